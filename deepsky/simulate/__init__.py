@@ -1,0 +1,1 @@
+"""Simulators: one module per physical source; survey presets in ``surveys``."""

@@ -1,0 +1,70 @@
+"""Survey presets: bands, pixel scale, seeing and noise, with units in the field names."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from deepsky.errors import DeepskyError
+
+NANOMAGGY_ZEROPOINT = 22.5  # AB magnitude of a flux of 1 nanomaggy
+
+
+@dataclass(frozen=True)
+class Survey:
+    """An imaging survey as deepsky simulates it.
+
+    Fluxes are in nanomaggies (AB magnitude ``22.5 - 2.5 log10(flux)``), the
+    SDSS calibrated unit; images are sky-subtracted nanomaggies per pixel.
+    """
+
+    name: str
+    bands: tuple[str, ...]
+    pixel_scale_arcsec: float
+    cutout_pixels: int
+    psf_fwhm_arcsec_range: tuple[float, float]  # seeing in the reference band
+    psf_fwhm_band_ratio: tuple[float, ...]  # seeing in each band / reference band
+    sky_noise_nmgy: tuple[float, ...]  # per-pixel standard deviation of the sky
+    sky_mag_per_arcsec2: tuple[float, ...]
+    reference_band: str = "r"
+
+    @property
+    def electrons_per_nmgy(self) -> np.ndarray:
+        """Photo-electrons per nanomaggy, from sky level and sky noise (Poisson)."""
+        sky_pixel_nmgy = 10 ** (-0.4 * (np.array(self.sky_mag_per_arcsec2) - NANOMAGGY_ZEROPOINT))
+        sky_pixel_nmgy *= self.pixel_scale_arcsec**2
+        return sky_pixel_nmgy / np.array(self.sky_noise_nmgy) ** 2
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# SDSS DR7 imaging. Sky noise per pixel is what the border pixels of Kim &
+# Brunner's real cutouts show (shared/data/sdss_stargalaxy_cutouts); sky
+# brightness and seeing are the survey's typical values (Stoughton et al. 2002).
+SDSS = Survey(
+    name="sdss",
+    bands=("u", "g", "r", "i", "z"),
+    pixel_scale_arcsec=0.396,
+    cutout_pixels=48,
+    psf_fwhm_arcsec_range=(1.0, 1.8),
+    psf_fwhm_band_ratio=(1.12, 1.06, 1.0, 0.96, 0.95),
+    sky_noise_nmgy=(0.030, 0.012, 0.028, 0.033, 0.118),
+    sky_mag_per_arcsec2=(22.1, 21.8, 20.9, 20.2, 18.9),
+)
+
+SURVEYS = {s.name: s for s in (SDSS,)}
+
+
+def get_survey(name: str) -> Survey:
+    """Survey preset by name (``sdss``)."""
+    try:
+        return SURVEYS[name.lower()]
+    except KeyError:
+        raise DeepskyError(f"unknown survey {name!r}; known surveys: {', '.join(SURVEYS)}") from None
+
+
+def mag_to_nmgy(mag):
+    """AB magnitude to flux in nanomaggies."""
+    return 10 ** (-0.4 * (np.asarray(mag) - NANOMAGGY_ZEROPOINT))

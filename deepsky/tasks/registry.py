@@ -1,0 +1,40 @@
+"""Tasks registered by name: ``register_task``, ``get``, ``names``."""
+
+from __future__ import annotations
+
+from deepsky.errors import DeepskyError
+
+_REGISTRY: dict[str, type] = {}
+
+
+def register_task(cls):
+    """Class decorator: register a Task subclass under its ``name``."""
+    if cls.name in _REGISTRY:
+        raise ValueError(f"task name {cls.name!r} is registered twice")
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def _load_builtin_tasks() -> None:
+    from deepsky.tasks import star_galaxy  # noqa: F401
+
+
+def names() -> list[str]:
+    """Names of all registered tasks, sorted."""
+    _load_builtin_tasks()
+    return sorted(_REGISTRY)
+
+
+def describe() -> dict[str, str]:
+    """``{name: one-line description}`` for every task."""
+    _load_builtin_tasks()
+    return {name: _REGISTRY[name].description for name in sorted(_REGISTRY)}
+
+
+def get(name: str):
+    """The task ``name`` (an instance), e.g. ``get("star-galaxy")``."""
+    _load_builtin_tasks()
+    try:
+        return _REGISTRY[name]()
+    except KeyError:
+        raise DeepskyError(f"unknown task {name!r}; known tasks: {', '.join(sorted(_REGISTRY))}") from None
