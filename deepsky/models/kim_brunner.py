@@ -23,7 +23,6 @@ def kim_brunner(
     input_shape=(44, 44, 5),
     num_classes=2,
     dropout=0.5,
-    preprocessing=None,
     data_format="channels_last",
     name="kim_brunner",
 ):
@@ -38,9 +37,6 @@ def kim_brunner(
         Output classes (softmax).
     dropout : float
         Dropout rate before each fully-connected layer.
-    preprocessing : list of keras layers, optional
-        Applied to the input first (for example a crop and a normalisation),
-        so the saved model carries its own data contract.
     data_format : str
         ``channels_last`` (Keras' default) or ``channels_first``.
     """
@@ -50,8 +46,6 @@ def kim_brunner(
     ortho = keras.initializers.Orthogonal
     inputs = keras.Input(shape=tuple(input_shape), name="cutout")
     x = inputs
-    for layer in preprocessing or []:
-        x = layer(x)
     conv_index = pool_index = 0
     for spec in _LAYOUT:
         if spec is None:

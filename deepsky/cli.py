@@ -1,0 +1,217 @@
+"""The ``deepsky`` command: parse, call the library, print. Nothing heavy at import."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from deepsky.errors import DeepskyError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Deep learning for astronomy: simulate, train, evaluate, report and predict.",
+)
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def _progress():
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+        console=_console(), transient=False,
+    )
+
+
+class _Bar:
+    """A rich progress task that callbacks can advance."""
+
+    def __init__(self, progress, description, total):
+        self.progress = progress
+        self.id = progress.add_task(description, total=total, info="")
+
+    def advance(self, k=1, info=None):
+        self.progress.update(self.id, advance=k, **({"info": info} if info is not None else {}))
+
+
+@app.command("tasks")
+def tasks_command():
+    """List the tasks, one a line, with a short description."""
+    from deepsky import tasks
+
+    for name, text in tasks.describe().items():
+        print(f"{name}\t{text}")
+
+
+@app.command("models")
+def models_command():
+    """List the registered models, one a line, with a short description."""
+    from deepsky import models
+
+    for name, text in models.describe().items():
+        print(f"{name}\t{text}")
+
+
+@app.command()
+def simulate(
+    task: str = typer.Argument(..., help="Task name (see deepsky tasks)."),
+    n: int = typer.Option(None, "--n", help="Number of cutouts (default: the task's training size)."),
+    seed: int = typer.Option(0, help="Random seed; the same seed gives the same bytes."),
+    output: Path = typer.Option(..., "-o", "--output", help="HDF5 file to write."),
+):
+    """Simulate a task's data set into an HDF5 file."""
+    from deepsky import tasks
+
+    spec = tasks.get(task)
+    n = n or spec.default_train_size
+    with _progress() as progress:
+        bar = _Bar(progress, f"simulating {spec.name}", n)
+        data = spec.simulate(n, seed, progress=bar.advance)
+    data.save(output)
+    print(f"wrote {len(data)} cutouts to {output}")
+
+
+@app.command()
+def train(
+    task: str = typer.Argument(None, help="Task name (see deepsky tasks); not needed with --resume."),
+    output: Path = typer.Option(..., "-o", "--output", help="Run directory to create (or resume)."),
+    data: Optional[Path] = typer.Option(None, help="HDF5 data set (default: simulate the task's set)."),
+    model: Optional[str] = typer.Option(None, help="Model name (default: the task's paper model)."),
+    epochs: Optional[int] = typer.Option(None, help="Epochs (default: the task's)."),
+    n: Optional[int] = typer.Option(None, "--n", help="Cutouts to simulate when no --data is given."),
+    seed: int = typer.Option(0, help="Seed for simulation, split, initial weights and batches."),
+    batch_size: int = typer.Option(64, help="Cutouts per step."),
+    learning_rate: float = typer.Option(5e-4, help="Peak learning rate (AdamW, cosine decay)."),
+    precision: str = typer.Option("auto", help="auto, bf16 or fp32."),
+    augment: bool = typer.Option(True, help="Random rotations and flips."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its last epoch."),
+):
+    """Train a task's model; checkpoints every epoch into the run directory."""
+    from deepsky import tasks
+    from deepsky.train import TrainConfig, train_task
+
+    if task is None and not resume:
+        raise DeepskyError("name a task (see deepsky tasks), or pass --resume with an existing run")
+    spec = tasks.get(task) if task else None
+    config = TrainConfig(
+        epochs=epochs or (spec.default_epochs if spec else TrainConfig.epochs), batch_size=batch_size,
+        learning_rate=learning_rate, precision=precision, augment=augment, seed=seed,
+    )
+    console = _console()
+    with _progress() as progress:
+        bars = {}
+
+        def on_simulate(k):
+            if "sim" not in bars:
+                bars["sim"] = _Bar(progress, "simulating", n or spec.default_train_size if spec else None)
+            bars["sim"].advance(k)
+
+        def on_batch(epoch, b, steps, loss):
+            key = f"epoch{epoch}"
+            if key not in bars:
+                bars[key] = _Bar(progress, f"epoch {epoch + 1}", steps)
+            bars[key].advance(1, info=f"loss {loss:.3f}")
+
+        def on_epoch(epoch, history):
+            line = ", ".join(f"{k} {v[-1]:.4f}" for k, v in history.items() if k != "seconds")
+            progress.console.print(f"epoch {epoch + 1}: {line} ({history['seconds'][-1]:.0f} s)")
+
+        try:
+            run = train_task(task, output, data=data, model_name=model, config=config, n=n, resume=resume,
+                             on_stage=console.print, on_simulate=on_simulate, on_batch=on_batch, on_epoch=on_epoch)
+        except KeyboardInterrupt:
+            console.print(f"interrupted; continue with: deepsky train -o {output} --resume")
+            raise typer.Exit(130)
+    print(f"model written to {run.model_path}")
+
+
+@app.command()
+def evaluate(
+    run_dir: Path = typer.Argument(..., help="Run directory from deepsky train."),
+    data: Optional[Path] = typer.Option(None, help="Labelled HDF5 test set (default: simulate a held-out one)."),
+    n: Optional[int] = typer.Option(None, "--n", help="Test cutouts to simulate when no --data is given."),
+):
+    """Score a run on held-out data; writes RUN_DIR/metrics.json."""
+    from deepsky.evaluate import evaluate_run
+    from deepsky.runs import Run
+
+    console = _console()
+    with _progress() as progress:
+        bars = {}
+
+        def bar(name, total):
+            def advance(k):
+                if name not in bars:
+                    bars[name] = _Bar(progress, name, total)
+                bars[name].advance(k)
+            return advance
+
+        metrics = evaluate_run(run_dir, data=data, n=n, on_stage=console.print,
+                               on_simulate=bar("simulating", n or Run.open(run_dir).task().default_test_size),
+                               on_predict=bar("predicting", None))
+    _print_metrics(metrics)
+    print(f"metrics written to {Run(run_dir).metrics_path}")
+
+
+def _print_metrics(metrics: dict) -> None:
+    keys = [k for k in ("roc_auc", "accuracy", "purity_galaxy", "completeness_galaxy", "purity_star",
+                        "completeness_star") if metrics.get(k) is not None]
+    print("held-out " + ", ".join(f"{k} {metrics[k]:.4f}" for k in keys) + f" (n={metrics.get('n')})")
+
+
+@app.command()
+def report(run_dir: Path = typer.Argument(..., help="Run directory (evaluated).")):
+    """Write RUN_DIR/report.html with its figures beside it."""
+    from deepsky.report import write_report
+
+    path = write_report(run_dir, on_stage=_console().print)
+    print(f"report written to {path}")
+
+
+@app.command()
+def predict(
+    run_dir: Path = typer.Argument(..., help="Run directory of a trained model."),
+    inputs: List[Path] = typer.Argument(..., help="Cutout stack (.h5, .npy) or FITS image(s): one multi-extension file or one per band."),
+    output: Path = typer.Option(..., "-o", "--output", help="Table to write: .fits, .csv or .parquet."),
+    catalog: Optional[Path] = typer.Option(None, help="Catalogue (CSV or FITS) with id and ra/dec or x/y, for FITS images."),
+    units: str = typer.Option("auto", help="Pixel units of a stack: auto, nanomaggies or luptitudes."),
+    batch_size: int = typer.Option(256, help="Cutouts per batch."),
+):
+    """Predict classes for every object; one row per input object, in input order."""
+    from deepsky.predict import predict_files
+
+    with _progress() as progress:
+        bars = {}
+
+        def on_predict(k):
+            if "p" not in bars:
+                bars["p"] = _Bar(progress, "predicting", None)
+            bars["p"].advance(k)
+
+        summary = predict_files(run_dir, inputs, output, catalog=catalog, units=units, batch_size=batch_size,
+                                on_predict=on_predict)
+    print(f"wrote {summary['n']} rows to {output}" + (f" (input units: {summary['units']})" if summary.get("units") else ""))
+
+
+def main():
+    """Entry point: user errors become one line on stderr and exit status 2."""
+    try:
+        app()
+    except DeepskyError as exc:
+        print(f"deepsky: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

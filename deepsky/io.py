@@ -1,0 +1,25 @@
+"""Saving and loading Keras models the safe way (``.keras`` files, safe mode, no pickle)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from deepsky.errors import DeepskyError
+
+
+def load_model(path):
+    """Load a ``.keras`` model in safe mode, with deepsky's custom objects registered."""
+    from deepsky.config import ensure_backend
+
+    ensure_backend()
+    import keras
+
+    import deepsky.layers  # noqa: F401  (registers custom layers for deserialisation)
+
+    path = Path(path)
+    if not path.exists():
+        raise DeepskyError(f"{path}: no such model file")
+    try:
+        return keras.saving.load_model(path, compile=False, safe_mode=True)
+    except Exception as exc:  # Keras raises many types for a damaged archive
+        raise DeepskyError(f"{path}: cannot load the model ({str(exc).splitlines()[0][:200]})") from None

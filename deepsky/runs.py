@@ -1,0 +1,85 @@
+"""The run directory: everything one training run leaves behind.
+
+``config.json`` (task, model, data contract, data provenance, settings),
+``model.keras``, ``history.json``, ``checkpoint/`` (last finished epoch),
+``metrics.json`` and ``evaluation.h5`` (after ``evaluate``), ``report.html``
+and ``figures/`` (after ``report``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from deepsky.errors import DeepskyError
+
+
+class Run:
+    """A run directory on disk."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+
+    config_path = property(lambda self: self.path / "config.json")
+    model_path = property(lambda self: self.path / "model.keras")
+    history_path = property(lambda self: self.path / "history.json")
+    metrics_path = property(lambda self: self.path / "metrics.json")
+    evaluation_path = property(lambda self: self.path / "evaluation.h5")
+    checkpoint_dir = property(lambda self: self.path / "checkpoint")
+    report_path = property(lambda self: self.path / "report.html")
+    figures_dir = property(lambda self: self.path / "figures")
+
+    @classmethod
+    def open(cls, path) -> "Run":
+        """An existing run; raises DeepskyError if ``path`` holds none."""
+        run = cls(path)
+        if not run.config_path.exists():
+            raise DeepskyError(f"{run.path}: not a deepsky run directory (no config.json); train one with deepsky train")
+        return run
+
+    @property
+    def config(self) -> dict:
+        return read_json(self.config_path)
+
+    def task(self):
+        from deepsky import tasks
+
+        return tasks.get(self.config["task"])
+
+    def load_model(self):
+        from deepsky.io import load_model
+
+        if not self.model_path.exists():
+            raise DeepskyError(
+                f"{self.path}: training has not finished (no model.keras); resume it with deepsky train --resume"
+            )
+        return load_model(self.model_path)
+
+
+def read_json(path) -> dict:
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DeepskyError(f"{path}: no such file") from None
+    except (OSError, ValueError) as exc:
+        raise DeepskyError(f"{path}: not readable JSON ({exc})") from None
+
+
+def write_json(path, data) -> None:
+    """Write JSON atomically (a temporary file, then a rename)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.part")
+    tmp.write_text(json.dumps(data, indent=2, default=_plain))
+    os.replace(tmp, path)
+
+
+def _plain(value):
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

@@ -1,0 +1,446 @@
+"""Fit a Keras classifier with per-epoch checkpoints, resume and bf16 mixed precision.
+
+On the torch backend a chain model trains through :mod:`deepsky.fastpath`
+(plain torch ops on the Keras variables, bf16 autocast): 2-3x faster than
+``model.fit`` here. Other backends and graphs train with ``model.fit``. Both
+write the same checkpoint every epoch, so ``resume=True`` continues an
+interrupted run from its last finished epoch.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from deepsky.errors import DeepskyError
+
+
+@dataclass
+class TrainConfig:
+    """Training settings; learning rates are per step of ``batch_size`` cutouts."""
+
+    epochs: int = 10
+    batch_size: int = 64
+    learning_rate: float = 5e-4
+    warmup_epochs: float = 0.5
+    weight_decay: float = 1e-4
+    precision: str = "auto"  # auto (bf16 where the CPU has it), bf16 or fp32
+    augment: bool = True  # the 8 rotations and flips of the square (Kim & Brunner)
+    seed: int = 0
+
+    def resolved_precision(self) -> str:
+        if self.precision not in ("auto", "bf16", "fp32"):
+            raise DeepskyError(f"precision must be auto, bf16 or fp32; received {self.precision!r}")
+        if self.precision != "auto":
+            return self.precision
+        from deepsky.config import backend_name, bf16_supported
+
+        return "bf16" if backend_name() == "torch" and bf16_supported() else "fp32"
+
+
+def dihedral(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Apply one of the 8 rotations/flips of the square to each (N, H, W, C) cutout."""
+    out = np.empty_like(images)
+    choice = rng.integers(0, 8, len(images))
+    for k in range(8):
+        sel = choice == k
+        if not sel.any():
+            continue
+        block = np.rot90(images[sel], k % 4, axes=(1, 2))
+        out[sel] = block[:, :, ::-1] if k >= 4 else block
+    return out
+
+
+def learning_rate_at(config: TrainConfig, step: int, steps_per_epoch: int) -> float:
+    """Linear warm-up then cosine decay to zero over all epochs."""
+    total = config.epochs * steps_per_epoch
+    warm = max(1, int(config.warmup_epochs * steps_per_epoch))
+    if step < warm:
+        return config.learning_rate * (step + 1) / warm
+    progress = (step - warm) / max(1, total - warm)
+    return config.learning_rate * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+class Checkpoint:
+    """A run's last finished epoch on disk: model, optimizer state, history.
+
+    Written to a fresh folder and swapped in with renames, so an interruption
+    at any moment leaves the previous complete checkpoint in place.
+    """
+
+    def __init__(self, directory):
+        self.dir = Path(directory)
+
+    @property
+    def exists(self) -> bool:
+        self._recover()
+        return (self.dir / "state.json").exists()
+
+    def _recover(self):
+        old = self.dir.with_name(self.dir.name + ".old")
+        if not (self.dir / "state.json").exists() and (old / "state.json").exists():
+            shutil.rmtree(self.dir, ignore_errors=True)
+            old.rename(self.dir)
+
+    def save(self, model, state: dict, optimizer_state: dict | None = None):
+        tmp = self.dir.with_name(self.dir.name + ".tmp")
+        old = self.dir.with_name(self.dir.name + ".old")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        model.save(tmp / "model.keras")
+        if optimizer_state is not None:
+            _save_tensor_tree(optimizer_state, tmp / "optimizer.h5")
+        (tmp / "state.json").write_text(json.dumps(state, indent=1))
+        shutil.rmtree(old, ignore_errors=True)
+        if self.dir.exists():
+            self.dir.rename(old)
+        tmp.rename(self.dir)
+        shutil.rmtree(old, ignore_errors=True)
+
+    def load_state(self) -> dict:
+        self._recover()
+        try:
+            return json.loads((self.dir / "state.json").read_text())
+        except (OSError, ValueError) as exc:
+            raise DeepskyError(f"{self.dir}: no readable checkpoint to resume from ({exc})") from None
+
+    def load_weights_into(self, model):
+        from deepsky.io import load_model
+
+        saved = load_model(self.dir / "model.keras")
+        model.set_weights(saved.get_weights())
+
+    def load_optimizer_state(self) -> dict | None:
+        path = self.dir / "optimizer.h5"
+        return _load_tensor_tree(path) if path.exists() else None
+
+
+def _save_tensor_tree(state: dict, path: Path):
+    """A torch optimizer ``state_dict`` to HDF5 (no pickle)."""
+    import h5py
+
+    with h5py.File(path, "w") as f:
+        f.attrs["param_groups"] = json.dumps(state["param_groups"])
+        for index, slots in state["state"].items():
+            group = f.create_group(f"state/{index}")
+            for key, value in slots.items():
+                group.create_dataset(key, data=value.detach().cpu().numpy())
+
+
+def _load_tensor_tree(path: Path) -> dict:
+    import h5py
+    import torch
+
+    with h5py.File(path, "r") as f:
+        groups = json.loads(f.attrs["param_groups"])
+        state = {
+            int(index): {key: torch.from_numpy(slots[key][...]) for key in slots}
+            for index, slots in (f["state"].items() if "state" in f else [])
+        }
+    return {"state": state, "param_groups": groups}
+
+
+def fit(
+    model,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    config: TrainConfig,
+    checkpoint_dir=None,
+    resume: bool = False,
+    on_batch: Callable[[int, int, int, float], None] | None = None,
+    on_epoch: Callable[[int, dict], None] | None = None,
+) -> dict:
+    """Train ``model`` (softmax outputs, integer labels); returns the history.
+
+    Parameters
+    ----------
+    x_train, x_val : ndarray
+        Inputs (N, ...) as the model takes them.
+    y_train, y_val : ndarray
+        Integer class labels.
+    checkpoint_dir : path, optional
+        Folder for the per-epoch checkpoint.
+    resume : bool
+        Continue from the checkpoint in ``checkpoint_dir``.
+    on_batch : callable, optional
+        ``on_batch(epoch, batch, n_batches, loss)`` after every step.
+    on_epoch : callable, optional
+        ``on_epoch(epoch, history)`` after every epoch.
+
+    Returns
+    -------
+    dict
+        Lists per epoch: ``loss``, ``accuracy``, ``val_loss``, ``val_accuracy``,
+        ``val_auc`` (two classes), ``seconds``.
+    """
+    from deepsky.config import backend_name, ensure_backend
+    from deepsky.fastpath import TorchChain
+
+    ensure_backend()
+    if len(x_train) == 0:
+        raise DeepskyError("no training examples")
+    checkpoint = Checkpoint(checkpoint_dir) if checkpoint_dir is not None else None
+    state = {"epoch": 0, "history": {}}
+    if resume:
+        if checkpoint is None or not checkpoint.exists:
+            raise DeepskyError(f"{checkpoint_dir}: no checkpoint to resume from; train without --resume")
+        state = checkpoint.load_state()
+        checkpoint.load_weights_into(model)
+    if backend_name() == "torch" and TorchChain.supports(model):
+        return _fit_torch(model, x_train, y_train, x_val, y_val, config, checkpoint, state, on_batch, on_epoch)
+    return _fit_keras(model, x_train, y_train, x_val, y_val, config, checkpoint, state, on_batch, on_epoch)
+
+
+def _epoch_order(config: TrainConfig, epoch: int, n: int) -> tuple[np.ndarray, np.random.Generator]:
+    # A generator per epoch makes a resumed run see the same batches as an uninterrupted one.
+    rng = np.random.default_rng(np.random.SeedSequence([config.seed, 7, epoch]))
+    return rng.permutation(n), rng
+
+
+def _record(history: dict, **values):
+    for key, value in values.items():
+        history.setdefault(key, []).append(float(value))
+
+
+def _validation_metrics(probabilities: np.ndarray, y: np.ndarray) -> dict:
+    from sklearn.metrics import roc_auc_score
+
+    p = np.clip(probabilities[np.arange(len(y)), y], 1e-7, 1.0)
+    out = {"val_loss": float(-np.log(p).mean()), "val_accuracy": float((probabilities.argmax(1) == y).mean())}
+    if probabilities.shape[1] == 2 and len(np.unique(y)) == 2:
+        out["val_auc"] = float(roc_auc_score(y, probabilities[:, 1]))
+    return out
+
+
+def _fit_torch(model, x_train, y_train, x_val, y_val, config, checkpoint, state, on_batch, on_epoch):
+    import torch
+    import torch.nn.functional as F
+
+    from deepsky.fastpath import TorchChain, to_torch
+    from deepsky.predict import predict_array
+
+    torch.manual_seed(config.seed + state["epoch"])
+    chain = TorchChain(model)
+    params = [v.value for v in model.trainable_variables]
+    optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
+    if state["epoch"]:
+        saved = checkpoint.load_optimizer_state()
+        if saved is not None:
+            optimizer.load_state_dict(saved)
+    bf16 = config.resolved_precision() == "bf16"
+    history = state["history"]
+    steps = math.ceil(len(x_train) / config.batch_size)
+    labels = torch.from_numpy(np.asarray(y_train, dtype=np.int64))
+    for epoch in range(state["epoch"], config.epochs):
+        start = time.perf_counter()
+        order, rng = _epoch_order(config, epoch, len(x_train))
+        total_loss = correct = 0.0
+        for b in range(steps):
+            index = np.sort(order[b * config.batch_size : (b + 1) * config.batch_size])
+            batch = x_train[index]
+            if config.augment:
+                batch = dihedral(batch, rng)
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate_at(config, epoch * steps + b, steps)
+            target = labels[index]
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                logits = chain(to_torch(batch), training=True, logits=True)
+            loss = F.cross_entropy(logits.float(), target)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            batch_loss = float(loss.detach())
+            total_loss += batch_loss * len(index)
+            correct += float((logits.detach().argmax(1) == target).sum())
+            if on_batch:
+                on_batch(epoch, b, steps, batch_loss)
+        val = _validation_metrics(predict_array(model, x_val, precision="bf16" if bf16 else "fp32"), y_val)
+        _record(history, loss=total_loss / len(x_train), accuracy=correct / len(x_train), **val,
+                seconds=time.perf_counter() - start)
+        state = {"epoch": epoch + 1, "history": history, "config": asdict(config)}
+        if checkpoint is not None:
+            checkpoint.save(model, state, optimizer.state_dict())
+        if on_epoch:
+            on_epoch(epoch, history)
+    return history
+
+
+def _fit_keras(model, x_train, y_train, x_val, y_val, config, checkpoint, state, on_batch, on_epoch):
+    import keras
+
+    from deepsky.predict import predict_array
+
+    steps = math.ceil(len(x_train) / config.batch_size)
+    schedule = _keras_schedule(config, steps)
+    optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=config.weight_decay)
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    history = state["history"]
+    for epoch in range(state["epoch"], config.epochs):
+        start = time.perf_counter()
+        order, rng = _epoch_order(config, epoch, len(x_train))
+        total_loss = total_acc = 0.0
+        for b in range(steps):
+            index = np.sort(order[b * config.batch_size : (b + 1) * config.batch_size])
+            batch = dihedral(x_train[index], rng) if config.augment else x_train[index]
+            loss, accuracy = model.train_on_batch(batch, y_train[index])
+            total_loss += float(loss) * len(index)
+            total_acc += float(accuracy) * len(index)
+            if on_batch:
+                on_batch(epoch, b, steps, float(loss))
+        val = _validation_metrics(predict_array(model, x_val, precision="fp32"), y_val)
+        _record(history, loss=total_loss / len(x_train), accuracy=total_acc / len(x_train), **val,
+                seconds=time.perf_counter() - start)
+        state = {"epoch": epoch + 1, "history": history, "config": asdict(config)}
+        if checkpoint is not None:
+            checkpoint.save(model, state)
+        if on_epoch:
+            on_epoch(epoch, history)
+    return history
+
+
+def _keras_schedule(config: TrainConfig, steps_per_epoch: int):
+    """:func:`learning_rate_at` as a Keras learning-rate schedule."""
+    import keras
+
+    class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
+        def __call__(self, step):
+            step = keras.ops.cast(step, "float32")
+            warm = float(max(1, int(config.warmup_epochs * steps_per_epoch)))
+            total = float(config.epochs * steps_per_epoch)
+            progress = keras.ops.clip((step - warm) / max(1.0, total - warm), 0.0, 1.0)
+            cosine = 0.5 * (1 + keras.ops.cos(math.pi * progress))
+            return config.learning_rate * keras.ops.where(step < warm, (step + 1) / warm, cosine)
+
+        def get_config(self):
+            return asdict(config) | {"steps_per_epoch": steps_per_epoch}
+
+    return WarmupCosine()
+
+
+def load_task_data(task, data_path=None, n=None, seed=0, progress=None):
+    """The task's data: a deepsky HDF5 file, or a fresh simulation of ``n`` cutouts."""
+    from deepsky.data.store import Dataset
+
+    if data_path is not None:
+        data = Dataset.load(data_path)
+        source = {"path": str(Path(data_path).resolve()), "n": len(data)}
+        return task.check_dataset(data, str(data_path)), source
+    n = n or task.default_train_size
+    data = task.simulate(n, seed, progress=progress)
+    return task.check_dataset(data, f"simulated {task.name}"), {"simulated": True, "n": n, "seed": seed}
+
+
+def split(n: int, fraction: float, seed: int):
+    """Seeded (train, validation) index arrays."""
+    order = np.random.default_rng(np.random.SeedSequence([seed, 11])).permutation(n)
+    n_val = max(1, int(round(n * fraction))) if n > 1 else 0
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+def train_task(
+    task_name: str,
+    out,
+    data=None,
+    model_name: str | None = None,
+    config: TrainConfig | None = None,
+    n: int | None = None,
+    resume: bool = False,
+    on_stage: Callable[[str], None] | None = None,
+    on_simulate: Callable[[int], None] | None = None,
+    on_batch=None,
+    on_epoch=None,
+):
+    """Train a task's model into the run directory ``out``; returns the :class:`~deepsky.runs.Run`.
+
+    With ``resume=True`` the settings stored in ``out`` are reused (``config.epochs``
+    may extend them) and training continues after the last finished epoch.
+    """
+    from deepsky import tasks
+    from deepsky.config import backend_name, set_seed
+    from deepsky.runs import Run, write_json
+
+    run = Run(out)
+    stage = on_stage or (lambda text: None)
+    if resume:
+        saved = Run.open(out).config
+        task = tasks.get(saved["task"])
+        model_name = saved["model"]
+        epochs = config.epochs if config is not None and config.epochs != TrainConfig.epochs else None
+        config = TrainConfig(**saved["train"])
+        if epochs:
+            config.epochs = epochs
+        source = saved["data"]
+        data = source.get("path")
+        n = source.get("n")
+    else:
+        if run.config_path.exists():
+            raise DeepskyError(f"{run.path}: already holds a run; pass --resume to continue it or choose another -o")
+        task = tasks.get(task_name)
+        model_name = model_name or task.default_model
+        config = config or TrainConfig(epochs=task.default_epochs)
+        from deepsky.models.registry import get_entry
+
+        get_entry(model_name)  # unknown names fail before minutes of simulation
+    stage("simulating training data" if data is None else f"reading {data}")
+    dataset, source = load_task_data(task, data, n, config.seed, progress=on_simulate)
+    train_index, val_index = split(len(dataset), task.validation_fraction, config.seed)
+    train, val = dataset.subset(train_index), dataset.subset(val_index)
+    set_seed(config.seed)
+    model = task.build_model(model_name, train)
+    run.path.mkdir(parents=True, exist_ok=True)
+    if not resume:
+        write_json(run.config_path, {
+            "task": task.name,
+            "model": model_name,
+            "contract": task.contract(dataset),
+            "data": source,
+            "train": asdict(config),
+            "n_train": len(train),
+            "n_validation": len(val),
+            "backend": backend_name(),
+            "precision": config.resolved_precision(),
+            "deepsky_version": _version(),
+        })
+    if not resume:
+        _save_baseline_features(run.path / "baseline_features.h5", train)
+    stage(f"training {model_name} on {len(train)} cutouts ({len(val)} for validation)")
+    history = fit(model, train.images, train.labels, val.images, val.labels, config,
+                  checkpoint_dir=run.checkpoint_dir, resume=resume and Checkpoint(run.checkpoint_dir).exists,
+                  on_batch=on_batch, on_epoch=on_epoch)
+    tmp = run.path / ".model.part.keras"
+    model.save(tmp)
+    os.replace(tmp, run.model_path)
+    write_json(run.history_path, history)
+    return run
+
+
+def _save_baseline_features(path: Path, train) -> None:
+    """Features of the training cutouts, so ``evaluate`` can fit the classical baseline."""
+    import h5py
+
+    from deepsky.baselines import cutout_features
+    from deepsky.tasks.base import border_noise
+
+    softening = border_noise(train.images)
+    tmp = path.with_name(f".{path.name}.part")
+    with h5py.File(tmp, "w") as f:
+        f["features"] = cutout_features(train.images, softening)
+        f["labels"] = train.labels
+        f["softening"] = softening
+    os.replace(tmp, path)
+
+
+def _version() -> str:
+    from deepsky import __version__
+
+    return __version__
