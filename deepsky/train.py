@@ -229,7 +229,6 @@ def _fit_torch(model, x_train, y_train, x_val, y_val, config, checkpoint, state,
     from deepsky.fastpath import TorchChain, to_torch
     from deepsky.predict import predict_array
 
-    torch.manual_seed(config.seed + state["epoch"])
     chain = TorchChain(model)
     params = [v.value for v in model.trainable_variables]
     optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
@@ -244,6 +243,7 @@ def _fit_torch(model, x_train, y_train, x_val, y_val, config, checkpoint, state,
     for epoch in range(state["epoch"], config.epochs):
         start = time.perf_counter()
         order, rng = _epoch_order(config, epoch, len(x_train))
+        torch.manual_seed(int(rng.integers(2**31)))  # dropout masks, reproducible across a resume
         total_loss = correct = 0.0
         for b in range(steps):
             index = np.sort(order[b * config.batch_size : (b + 1) * config.batch_size])

@@ -50,7 +50,8 @@ def write_table(columns: dict[str, np.ndarray], path, meta: dict | None = None) 
     meta : dict, optional
         Provenance metadata. FITS stores it as header cards (scalars as they
         are, other values as JSON), Parquet as JSON in the schema metadata,
-        CSV as ``# key = json`` comment lines.
+        CSV stays plain (header and rows only) so that every CSV reader
+        takes it.
 
     Returns
     -------
@@ -107,9 +108,7 @@ def _write_fits(arrays, tmp, meta):
 def _write_csv(arrays, tmp, meta):
     from astropy.table import Table
 
-    table = Table(arrays)
-    table.meta["comments"] = [f"{key} = {json.dumps(value)}" for key, value in meta.items()]
-    table.write(tmp, format="ascii.csv", overwrite=True, comment="# ")
+    Table(arrays).write(tmp, format="ascii.csv", overwrite=True)
 
 
 def _write_parquet(arrays, tmp, meta):

@@ -1,0 +1,70 @@
+"""The report's figures in page order: file name, heading, caption and drawing function."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from typing import Callable
+
+from deepsky.report.calibration import plot_reliability
+from deepsky.report.feature_maps import plot_feature_maps
+from deepsky.report.gallery import plot_gallery
+from deepsky.report.learning import plot_learning_curves
+from deepsky.report.magnitude import plot_purity_completeness
+from deepsky.report.roc import plot_roc
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    """One figure: ``draw(inputs, path) -> bool`` writes ``figures/<name>.png`` or returns False to skip."""
+
+    name: str
+    heading: str
+    caption: str
+    draw: Callable
+
+
+FIGURES = [
+    FigureSpec(
+        "learning_curves", "Learning curves",
+        "Training and validation loss, accuracy and validation AUC per epoch: the validation curves should "
+        "flatten, not turn up again (a rising validation loss means over-fitting).",
+        plot_learning_curves,
+    ),
+    FigureSpec(
+        "roc", "ROC curve",
+        "Completeness of the positive class against contamination as the threshold moves; the closer the "
+        "curve hugs the top-left corner (right panel), the higher the AUC.",
+        plot_roc,
+    ),
+    FigureSpec(
+        "purity_completeness", "Purity and completeness against r magnitude",
+        "The paper's key figure: both classes are near-perfect when bright and degrade in the faintest bins, "
+        "where galaxies shrink to the size of the PSF and look like stars; the bars count objects per bin.",
+        plot_purity_completeness,
+    ),
+    FigureSpec(
+        "calibration", "Calibration",
+        "Left: points on the diagonal mean the probabilities can be taken at face value; right: a good "
+        "classifier piles each true class up at its own end, and the overlap in the middle is the confusion.",
+        plot_reliability,
+    ),
+    FigureSpec(
+        "gallery_worst", "The most confident mistakes",
+        "The 16 test objects the network got most confidently wrong: look for faint compact galaxies "
+        "called stars, stars blended with a neighbour, and labels that look wrong.",
+        partial(plot_gallery, which="worst", title="Most confident mistakes"),
+    ),
+    FigureSpec(
+        "gallery_examples", "Random test objects",
+        "Sixteen random test cutouts with the network's verdict: most are easy, and the faint ones show "
+        "how little a galaxy at r of 21 to 22 differs from a star.",
+        partial(plot_gallery, which="examples", title="Random test objects"),
+    ),
+    FigureSpec(
+        "feature_maps", "Feature maps",
+        "What the first, third and sixth convolutional layers respond to in a star and a galaxy: early maps "
+        "are edge and blob detectors on the image, deeper maps are coarser and more abstract.",
+        plot_feature_maps,
+    ),
+]

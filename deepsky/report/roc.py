@@ -1,0 +1,64 @@
+"""The ROC curve of a two-class task, network and baseline, with the paper's AUC."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from deepsky.report.canvas import BASELINE, NETWORK, figure
+
+ZOOM_FPR = 0.2  # the zoomed panel: false-positive rate up to this...
+ZOOM_TPR = 0.8  # ...and true-positive rate from this, where AUC 0.95 and 0.99 differ
+
+
+def plot_roc(inputs, path) -> bool:
+    """Draw the ROC curve, full and zoomed into the top-left corner.
+
+    Skipped (returns False) for tasks with more than two classes and for test
+    sets holding one class only. The baseline's curve is drawn when
+    ``evaluation.h5`` stores its scores (``baseline_probabilities``).
+
+    Parameters
+    ----------
+    inputs : ReportInputs
+    path : path
+        PNG to write.
+    """
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    labels = inputs.labels
+    if not inputs.binary or len(np.unique(labels)) < 2:
+        return False
+    curves = [("network", NETWORK, inputs.scores)]
+    if inputs.baseline_scores is not None:
+        curves.append((inputs.baseline_name, BASELINE, inputs.baseline_scores))
+    positive = inputs.positive
+    with figure(path, (10.0, 4.6)) as fig:
+        full, zoom = fig.subplots(1, 2)
+        for name, colour, scores in curves:
+            fpr, tpr, _ = roc_curve(labels, scores)
+            label = f"{name} (AUC {roc_auc_score(labels, scores):.4f})"
+            style = "-" if name == "network" else "--"
+            for ax in (full, zoom):
+                ax.plot(fpr, tpr, style, color=colour, label=label)
+        full.plot([0, 1], [0, 1], ":", color="grey", label="chance (AUC 0.5)")
+        full.add_patch(_zoom_box())
+        zoom.set_xlim(0, ZOOM_FPR)
+        zoom.set_ylim(ZOOM_TPR, 1.0)
+        zoom.set_title("Zoom on the top-left corner (grey box)")
+        full.set_xlim(0, 1)
+        full.set_ylim(0, 1.01)
+        full.set_title(f"ROC curve, {positive} as the positive class")
+        for ax in (full, zoom):
+            ax.set_xlabel(f"false-positive rate (non-{positive} called {positive})")
+            ax.set_ylabel(f"true-positive rate ({positive} completeness)")
+        full.legend(loc="lower right")
+        paper = inputs.metrics.get("paper") or {}
+        if paper.get("roc_auc") is not None:
+            fig.suptitle(f"Paper: AUC {paper['roc_auc']} ({paper.get('citation', 'the paper')})", fontsize=10)
+    return True
+
+
+def _zoom_box():
+    from matplotlib.patches import Rectangle
+
+    return Rectangle((0, ZOOM_TPR), ZOOM_FPR, 1 - ZOOM_TPR, fill=True, color="grey", alpha=0.15, lw=0)

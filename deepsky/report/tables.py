@@ -1,0 +1,173 @@
+"""HTML tables of a run: held-out metrics beside the paper, per-magnitude metrics, configuration.
+
+Every piece of text that comes from a file goes through :func:`html.escape`.
+"""
+
+from __future__ import annotations
+
+from html import escape
+
+# (metrics key, row label) in display order; absent keys are left out
+SUMMARY_ROWS = [
+    ("roc_auc", "ROC AUC"),
+    ("accuracy", "Accuracy (threshold 0.5)"),
+    ("mse", "Mean squared error of the probability"),
+    ("purity_galaxy", "Galaxy purity"),
+    ("completeness_galaxy", "Galaxy completeness"),
+    ("purity_star", "Star purity"),
+    ("completeness_star", "Star completeness"),
+    ("n", "Test objects"),
+    ("n_star", "of which stars"),
+    ("n_galaxy", "of which galaxies"),
+]
+BIN_COLUMNS = [
+    ("roc_auc", "AUC"),
+    ("purity_galaxy", "galaxy purity"),
+    ("completeness_galaxy", "galaxy completeness"),
+    ("purity_star", "star purity"),
+    ("completeness_star", "star completeness"),
+]
+
+
+def fmt(value, digits: int = 4) -> str:
+    """A number for a table cell: integers whole, floats to ``digits`` places, None as a dash.
+
+    >>> fmt(0.98765), fmt(12), fmt(None), fmt(True)
+    ('0.9877', '12', '–', 'yes')
+    """
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return escape(str(value))
+
+
+def table(header, rows, numeric_from: int = 1) -> str:
+    """An HTML table; cells are pre-escaped HTML, columns from ``numeric_from`` right-aligned."""
+    head = "".join(f"<th>{cell}</th>" for cell in header)
+    body = "".join(
+        "<tr>" + "".join(
+            f'<td class="num">{cell}</td>' if k >= numeric_from else f"<td>{cell}</td>" for k, cell in enumerate(row)
+        ) + "</tr>"
+        for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def summary_table(inputs) -> str:
+    """Held-out metrics: network, baseline (when evaluated) and the paper's number."""
+    metrics, baseline = inputs.metrics, inputs.baseline
+    paper = metrics.get("paper") or {}
+    header = ["Metric", "Network"] + ([escape(inputs.baseline_name)] if baseline else []) + ["Paper"]
+    rows = []
+    for key, label in SUMMARY_ROWS:
+        if key not in metrics and not (baseline and key in baseline):
+            continue
+        row = [escape(label), fmt(metrics.get(key))]
+        if baseline:
+            row.append(fmt(baseline.get(key)))
+        # the paper's value as published ("0.99"), not padded to spurious digits
+        row.append(escape(f"{paper[key]:g}") if isinstance(paper.get(key), float) else fmt(paper.get(key) or ""))
+        rows.append(row)
+    return table(header, rows)
+
+
+def magnitude_table(inputs) -> str:
+    """Metrics per r-magnitude bin; baseline values after a slash where evaluated."""
+    bins = inputs.metrics.get("by_r_mag") or []
+    if not bins:
+        return ""
+    baseline = {(b.get("r_min"), b.get("r_max")): b for b in (inputs.baseline or {}).get("by_r_mag") or []}
+    header = ["r magnitude", "objects", "stars", "galaxies"] + [label for _, label in BIN_COLUMNS]
+    rows = []
+    for b in bins:
+        other = baseline.get((b.get("r_min"), b.get("r_max")))
+        row = [f"{b['r_min']:.1f} – {b['r_max']:.1f}", fmt(b.get("n")), fmt(b.get("n_star")), fmt(b.get("n_galaxy"))]
+        for key, _ in BIN_COLUMNS:
+            cell = fmt(b.get(key), 3)
+            if other is not None:
+                cell += f' <span class="base">/ {fmt(other.get(key), 3)}</span>'
+            row.append(cell)
+        rows.append(row)
+    return table(header, rows)
+
+
+def describe_source(source) -> str:
+    """One line of data provenance from a ``{"simulated", "n", "seed"}`` or ``{"path", "n"}`` dict."""
+    if not isinstance(source, dict):
+        return escape(str(source))
+    if source.get("simulated"):
+        text = f"simulated, {source.get('n', '?')} cutouts, seed {source.get('seed', '?')}"
+    elif source.get("path"):
+        text = f"{source['path']} ({source.get('n', '?')} cutouts)"
+    else:
+        text = ", ".join(f"{k}: {v}" for k, v in source.items())
+    return escape(text)
+
+
+def config_table(inputs) -> str:
+    """The run's model, data, contract and training settings."""
+    config, metrics = inputs.config, inputs.metrics
+    train = config.get("train") or {}
+    contract = config.get("contract") or {}
+    history = inputs.history or {}
+    seconds = [s for s in history.get("seconds") or [] if s is not None]
+    epochs_run = len(history.get("loss") or seconds)
+    pixels = contract.get("cutout_pixels")
+    rows = [
+        ("Task", config.get("task")),
+        ("Model", config.get("model")),
+        ("Training data", describe_source(config.get("data"))),
+        ("Test data", describe_source(metrics.get("test_data"))),
+        ("Test data held out from training", fmt(metrics.get("held_out"))),
+        ("Classes", ", ".join(map(str, contract.get("classes") or []))),
+        ("Bands", ", ".join(map(str, contract.get("bands") or []))),
+        ("Cutout (pixels)", " x ".join(map(str, pixels)) if pixels else None),
+        ("Pixel scale (arcsec/pixel)", contract.get("pixel_scale_arcsec")),
+        ("Pixel units", contract.get("units")),
+        ("Survey", contract.get("survey")),
+        ("Training / validation cutouts", f"{config.get('n_train', '?')} / {config.get('n_validation', '?')}"),
+        ("Epochs run / configured", f"{epochs_run if history else '?'} / {train.get('epochs', '?')}"),
+        ("Batch size", train.get("batch_size")),
+        ("Peak learning rate", train.get("learning_rate")),
+        ("Augmentation (rotations, flips)", fmt(train.get("augment")) if "augment" in train else None),
+        ("Seed", train.get("seed")),
+        ("Precision", config.get("precision")),
+        ("Backend", config.get("backend")),
+        ("Training time", _duration(sum(seconds)) if seconds else None),
+        ("deepsky version", config.get("deepsky_version")),
+    ]
+    # values built above as HTML (provenance) are escaped already; the rest here
+    prebuilt = {"Training data", "Test data", "Test data held out from training", "Augmentation (rotations, flips)"}
+    cells = [[escape(k), v if k in prebuilt else _setting(v)] for k, v in rows if v not in (None, "")]
+    return table(["Setting", "Value"], cells, numeric_from=99)
+
+
+def real_data_table(inputs) -> str:
+    """Metrics on real survey cutouts (``metrics["real_data"]``), network and baseline if given."""
+    real = inputs.metrics.get("real_data")
+    if not isinstance(real, dict):
+        return ""
+    real_baseline = real.get("baseline") if isinstance(real.get("baseline"), dict) else None
+    header = ["Metric", "Network"] + ([escape(inputs.baseline_name)] if real_baseline else [])
+    rows = []
+    for key, label in SUMMARY_ROWS:
+        if key in real:
+            rows.append([escape(label), fmt(real[key])] + ([fmt(real_baseline.get(key))] if real_baseline else []))
+    known = {key for key, _ in SUMMARY_ROWS} | {"source", "baseline", "by_r_mag"}
+    for key, value in real.items():
+        if key not in known and isinstance(value, (int, float, str, bool)):
+            rows.append([escape(key.replace("_", " ")), fmt(value)] + ([""] if real_baseline else []))
+    return table(header, rows)
+
+
+def _setting(value) -> str:
+    return escape(f"{value:g}") if isinstance(value, float) else fmt(value)
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min ({seconds:.0f} s)"

@@ -1,0 +1,42 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+DEEPSKY = [sys.executable, "-m", "deepsky.cli"]
+
+
+def run_cli(*args, check=True, timeout=600):
+    """Run the real ``deepsky`` command; returns the CompletedProcess."""
+    result = subprocess.run([*DEEPSKY, *map(str, args)], capture_output=True, text=True, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"deepsky {' '.join(map(str, args))} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def shared(name):
+    path = SHARED_DATA / name
+    if not path.exists():
+        pytest.skip(f"real data {path} is not on this machine (it ships beside the repository in ../shared)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def small_data(tmp_path_factory):
+    """A small simulated star-galaxy set on disk (300 cutouts)."""
+    path = tmp_path_factory.mktemp("data") / "sg.h5"
+    run_cli("simulate", "star-galaxy", "--n", 300, "--seed", 5, "-o", path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory, small_data):
+    """A run directory trained for one epoch on ``small_data`` through the CLI."""
+    out = tmp_path_factory.mktemp("runs") / "run"
+    run_cli("train", "star-galaxy", "--data", small_data, "--epochs", 1, "-o", out)
+    return out

@@ -1,0 +1,42 @@
+"""The model registry and the Kim & Brunner network as the lecture's table gives it."""
+
+import numpy as np
+import pytest
+
+from deepsky import models
+from deepsky.errors import DeepskyError
+
+
+def test_registry_lists_kim_brunner_with_a_description():
+    assert "kim-brunner" in models.names()
+    assert "Kim & Brunner" in models.describe()["kim-brunner"]
+
+
+def test_unknown_model_name_is_a_clear_error():
+    with pytest.raises(DeepskyError, match="unknown model 'nope'.*kim-brunner"):
+        models.create("nope")
+
+
+def test_kim_brunner_layers_match_the_paper_table():
+    model = models.create("kim-brunner", input_shape=(44, 44, 5), num_classes=2)
+    shapes = {layer.name: tuple(layer.output.shape[1:]) for layer in model.layers}
+    # the lecture's feature-map figure: layer 1 is 32x40x40, layer 3 64x20x20, layer 6 128x10x10
+    assert shapes["conv1"] == (40, 40, 32)
+    assert shapes["conv3"] == (20, 20, 64)
+    assert shapes["conv6"] == (10, 10, 128)
+    assert shapes["pool3"] == (5, 5, 128)
+    assert shapes["fc1"] == (2048,) and shapes["fc2"] == (2048,)
+    assert shapes["probabilities"] == (2,)
+    convs = [layer for layer in model.layers if layer.name.startswith("conv") and not layer.name.endswith("_act")]
+    assert [c.filters for c in convs] == [32, 32, 64, 64, 64, 128, 128, 128]
+    assert [c.kernel_size for c in convs] == [(5, 5)] + [(3, 3)] * 7
+    # 8 convolutions + 3 dense layers: about 11 million parameters, as the paper says
+    assert model.count_params() == 11_230_754
+
+
+def test_kim_brunner_initial_weights_are_orthogonal_with_paper_biases():
+    model = models.create("kim-brunner")
+    np.testing.assert_allclose(model.get_layer("conv2").bias.numpy(), 0.1)
+    np.testing.assert_allclose(model.get_layer("fc1").bias.numpy(), 0.01)
+    kernel = model.get_layer("fc2").kernel.numpy()
+    np.testing.assert_allclose(kernel.T @ kernel, np.eye(2048), atol=1e-4)
