@@ -65,7 +65,9 @@ def plot_reliability(inputs, path) -> bool:
             if name == "network":
                 for x, y, n in zip(mean_score, fraction, count):
                     if n:
-                        diagram.annotate(f"{n}", (x, y), textcoords="offset points", xytext=(4, -10), fontsize=7)
+                        # left of the point near the right edge, where the label would be clipped
+                        offset = (-16, -10) if x > 0.9 else (4, -10)
+                        diagram.annotate(f"{n}", (x, y), textcoords="offset points", xytext=offset, fontsize=7)
         diagram.set_xlim(0, 1)
         diagram.set_ylim(-0.02, 1.02)
         diagram.set_xlabel(f"predicted p_{positive} (bin mean; numbers: objects per bin)")
