@@ -99,7 +99,8 @@ def _write_evaluation(path: Path, test, probabilities: np.ndarray, baseline_prob
     worst = np.argsort(-confidence_wrong)[:GALLERY_SIZE]
     rng = np.random.default_rng(0)
     examples = np.sort(rng.choice(len(labels), min(GALLERY_SIZE, len(labels)), replace=False))
-    keep = np.unique(np.concatenate([worst, examples, _feature_map_examples(test, probabilities)]))
+    feature_examples = _feature_map_examples(test, probabilities)
+    keep = np.unique(np.concatenate([worst, examples, feature_examples]))
     tmp = path.with_name(f".{path.name}.part")
     with h5py.File(tmp, "w") as f:
         f["labels"] = labels
@@ -112,7 +113,7 @@ def _write_evaluation(path: Path, test, probabilities: np.ndarray, baseline_prob
         f["gallery/images"] = test.images[keep]
         f["gallery/worst"] = worst
         f["gallery/examples"] = examples
-        f["gallery/feature_map_examples"] = _feature_map_examples(test, probabilities)
+        f["gallery/feature_map_examples"] = feature_examples
     os.replace(tmp, path)
 
 
