@@ -123,7 +123,7 @@ def _feature_map_examples(test, probabilities: np.ndarray) -> np.ndarray:
     brightness = -np.asarray(test.objects.get("r_mag", -test.images.sum(axis=(1, 2, 3))))
     picks = []
     for k in range(probabilities.shape[1]):
-        right = np.flatnonzero((labels == k) & (probabilities.argmax(1) == k))
+        right = np.flatnonzero((labels == k) & (probabilities[:, k] > 0.9))
         pool = right if right.size else np.flatnonzero(labels == k)
         if pool.size:
             # the 80th-percentile brightness: clear, but not a saturated outlier

@@ -39,7 +39,7 @@ def plot_purity_completeness(inputs, path) -> bool:
             _draw_class(top, bottom, name, bins, baseline, inputs.baseline_name)
         # one legend for both panels, below them: inside, it would hide the faint end
         handles, labels = top.get_legend_handles_labels()
-        fig.legend(handles, labels, loc="outside lower center", ncols=len(labels))
+        fig.legend(handles, labels, loc="outside lower center", ncols=2, fontsize="small")
         fig.suptitle("Purity and completeness against r magnitude (cf. Kim & Brunner 2017)")
     return True
 

@@ -19,7 +19,7 @@ from deepsky.data.store import Dataset
 from deepsky.errors import DeepskyError
 from deepsky.simulate.surveys import Survey, get_survey, mag_to_nmgy
 
-SIMULATOR_VERSION = "stargalaxy-1"
+SIMULATOR_VERSION = "stargalaxy-2"
 CLASSES = ("star", "galaxy")
 CHUNK = 200  # objects per worker task: each chunk has its own seed, so results do not depend on workers
 
@@ -89,8 +89,8 @@ def draw_parameters(n: int, seed: int, survey: Survey, galaxy_fraction=0.5, r_ma
     psf_fwhm = seeing[:, None] * np.array(survey.psf_fwhm_band_ratio) * rng.normal(1, 0.03, (n, nb))
     early = rng.random(n) < 0.35
     bulge_fraction = np.where(early, rng.uniform(0.6, 1.0, n), rng.beta(1.2, 4.0, n))
-    # Galaxies shrink with magnitude (about 2 arcsec at r=18, 0.5 arcsec at r=22), 0.25 dex scatter.
-    log_re = 0.3 - 0.15 * (r_mag - 18.0) + rng.normal(0, 0.25, n) - 0.15 * early
+    # Galaxies shrink with magnitude (about 2 arcsec at r=18, 0.5 arcsec at r=22), 0.3 dex scatter.
+    log_re = 0.3 - 0.15 * (r_mag - 18.0) + rng.normal(0, 0.3, n) - 0.15 * early
     half_light = np.clip(10**log_re, 0.2, 6.0)
     cos_i = rng.random(n)
     disk_q = np.sqrt(cos_i**2 * (1 - 0.15**2) + 0.15**2)
@@ -112,6 +112,8 @@ def draw_parameters(n: int, seed: int, survey: Survey, galaxy_fraction=0.5, r_ma
         "psf_fwhm_arcsec": psf_fwhm.astype(np.float32),
         # a few Moffat betas, not a continuum: GalSim caches one profile table per beta (2x faster)
         "psf_beta": rng.choice(np.array([2.5, 3.0, 3.5, 4.5]), n).astype(np.float32),
+        # some seeing is better described by pure atmospheric turbulence than by a Moffat
+        "psf_kolmogorov": rng.random(n) < 0.3,
         "psf_g": rng.normal(0, 0.02, (n, 2)).astype(np.float32),
         "half_light_radius_arcsec": np.where(is_galaxy, half_light, 0).astype(np.float32),
         "bulge_fraction": np.where(is_galaxy, bulge_fraction, 0).astype(np.float32),
@@ -122,7 +124,7 @@ def draw_parameters(n: int, seed: int, survey: Survey, galaxy_fraction=0.5, r_ma
         "bulge_flux": bulge_flux.astype(np.float32),
         "disk_flux": disk_flux.astype(np.float32),
         "star_flux": mag_to_nmgy(star_mags).astype(np.float32),
-        "offset_pixels": rng.uniform(-0.5, 0.5, (n, 2)).astype(np.float32),
+        "offset_pixels": rng.uniform(-1.0, 1.0, (n, 2)).astype(np.float32),
         "has_neighbour": has_neighbour,
         "neighbour_offset_pixels": np.stack(
             [neighbour_radius * np.cos(neighbour_angle), neighbour_radius * np.sin(neighbour_angle)], axis=1
@@ -130,8 +132,9 @@ def draw_parameters(n: int, seed: int, survey: Survey, galaxy_fraction=0.5, r_ma
         "neighbour_is_galaxy": rng.random(n) < 0.6,
         "neighbour_r_mag": np.clip(r_mag + rng.uniform(-1.0, 3.0, n), 14, 23).astype(np.float32),
         "neighbour_half_light_arcsec": np.clip(10 ** rng.normal(-0.1, 0.25, n), 0.2, 3).astype(np.float32),
-        "noise_scale": rng.uniform(0.85, 1.2, (n, nb)).astype(np.float32),
-        "sky_offset_sigma": rng.normal(0, 0.3, (n, nb)).astype(np.float32),
+        "noise_scale": rng.uniform(0.8, 1.3, (n, nb)).astype(np.float32),
+        # residual sky: real SDSS cutout borders sit up to about 1 sigma above zero
+        "sky_offset_sigma": rng.normal(0.2, 0.5, (n, nb)).astype(np.float32),
     }
 
 
@@ -168,9 +171,12 @@ def _draw_chunk(args):
             else:
                 neighbour = galsim.DeltaFunction(flux=flux_r)
         for b in range(nb):
-            psf = galsim.Moffat(
-                beta=float(params["psf_beta"][i]), fwhm=float(params["psf_fwhm_arcsec"][i, b]), gsparams=gsp
-            ).shear(g1=float(params["psf_g"][i, 0]), g2=float(params["psf_g"][i, 1]))
+            fwhm = float(params["psf_fwhm_arcsec"][i, b])
+            if params["psf_kolmogorov"][i]:
+                psf = galsim.Kolmogorov(fwhm=fwhm, gsparams=gsp)
+            else:
+                psf = galsim.Moffat(beta=float(params["psf_beta"][i]), fwhm=fwhm, gsparams=gsp)
+            psf = psf.shear(g1=float(params["psf_g"][i, 0]), g2=float(params["psf_g"][i, 1]))
             if params["label"][i]:
                 source = bulge * float(params["bulge_flux"][i, b]) + disk * float(params["disk_flux"][i, b])
                 obj = galsim.Convolve(source, psf, gsparams=gsp)
@@ -272,7 +278,7 @@ def make_star_galaxy(
         "simulator": SIMULATOR_VERSION,
         "galaxy_fraction": galaxy_fraction,
         "r_mag_range": list(r_mag_range),
-        "psf": "Moffat, beta in {2.5, 3, 3.5, 4.5}, FWHM and ellipticity per cutout and band",
+        "psf": "Moffat (beta 2.5-4.5) or Kolmogorov, FWHM and ellipticity per cutout and band",
         "noise": "Gaussian sky at SDSS depth plus source Poisson noise",
     }
     return Dataset(images=images, labels=params["label"].astype(np.int64), objects=objects, meta=meta)
