@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from deepsky.errors import DeepskyError
+from deepsky.errors import DeepskyError, first_line
 
 
 def load_model(path):
@@ -22,4 +22,4 @@ def load_model(path):
     try:
         return keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as exc:  # Keras raises many types for a damaged archive
-        raise DeepskyError(f"{path}: cannot load the model ({str(exc).splitlines()[0][:200]})") from None
+        raise DeepskyError(f"{path}: cannot load the model ({first_line(exc)[:200]})") from None

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from deepsky.data.tables import read_catalog
-from deepsky.errors import DeepskyError
+from deepsky.errors import DeepskyError, first_line
 
 ID_COLUMNS = ("id", "objid", "object_id")
 _MAX_LISTED = 10
@@ -140,9 +140,8 @@ def _read_image_hdus(path: Path):
                         out.append((label, np.asarray(data, dtype=np.float32), hdu.header.copy()))
                 return out
     except Exception as exc:  # noqa: BLE001 - bad files raise OSError, ValueError, TypeError...
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DeepskyError(
-            f"{path}: corrupt or truncated FITS file ({text}); re-download it"
+            f"{path}: corrupt or truncated FITS file ({first_line(exc)}); re-download it"
         ) from None
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from deepsky.data.sdss import SDSS_BANDS, luptitudes_to_nanomaggies
-from deepsky.errors import DeepskyError
+from deepsky.errors import DeepskyError, first_line
 
 UNITS = ("nanomaggies", "luptitudes")
 # Sky-subtracted flux images have a median pixel near zero; SDSS luptitude
@@ -112,7 +112,7 @@ def _read(path: Path):
             array = np.load(path, allow_pickle=False)
         except (OSError, ValueError, EOFError) as exc:
             raise DeepskyError(
-                f"{path}: not a readable .npy array ({_first_line(exc)}); "
+                f"{path}: not a readable .npy array ({first_line(exc)}); "
                 "re-create it with numpy.save"
             ) from None
         if not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array):
@@ -165,8 +165,3 @@ def _decide_units(array, path, units, file_units):
         return file_units, "metadata"
     median = float(np.median(array))  # all pixels are finite by now
     return ("luptitudes" if median > LUPTITUDE_MEDIAN_THRESHOLD else "nanomaggies"), "median"
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]

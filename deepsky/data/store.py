@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deepsky.errors import DeepskyError
+from deepsky.errors import DeepskyError, first_line
 
 FORMAT_VERSION = 1
 
@@ -83,7 +83,7 @@ class Dataset:
         except DeepskyError:
             raise
         except (OSError, KeyError, ValueError) as exc:
-            raise DeepskyError(f"{path}: not a readable HDF5 dataset ({_first_line(exc)})") from None
+            raise DeepskyError(f"{path}: not a readable HDF5 dataset ({first_line(exc)})") from None
         if images.ndim != 4:
             raise DeepskyError(
                 f"{path}: images have shape {images.shape}; expected (N, height, width, bands)"
@@ -94,8 +94,3 @@ class Dataset:
 def _chunks(shape):
     # One chunk per 256 cutouts keeps random access and compression-free reads fast.
     return (min(shape[0], 256), *shape[1:]) if shape[0] else None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]

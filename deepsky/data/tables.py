@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deepsky.errors import DeepskyError
+from deepsky.errors import DeepskyError, first_line
 
 _FORMATS = {
     ".fits.gz": "fits",
@@ -81,11 +81,11 @@ def write_table(columns: dict[str, np.ndarray], path, meta: dict | None = None) 
         os.replace(tmp, path)
     except OSError as exc:
         raise DeepskyError(
-            f"{path}: could not write ({_first_line(exc)}); check the folder and free space"
+            f"{path}: could not write ({first_line(exc)}); check the folder and free space"
         ) from None
     except (ValueError, TypeError) as exc:
         raise DeepskyError(
-            f"{path}: cannot store these columns as {fmt} ({_first_line(exc)})"
+            f"{path}: cannot store these columns as {fmt} ({first_line(exc)})"
         ) from None
     finally:
         tmp.unlink(missing_ok=True)
@@ -148,7 +148,7 @@ def read_catalog(path):
             table = _READERS[fmt](path)
     except Exception as exc:  # noqa: BLE001 - astropy/pyarrow raise many types for bad files
         raise DeepskyError(
-            f"{path}: not a readable {fmt} table ({_first_line(exc)}); check or re-create it"
+            f"{path}: not a readable {fmt} table ({first_line(exc)}); check or re-create it"
         ) from None
     if len(table.colnames) == 0 or len(table) == 0:
         raise DeepskyError(f"{path}: the catalogue is empty (no rows); give at least one object")
@@ -205,8 +205,3 @@ def _column(chunked) -> np.ndarray:
 
 
 _READERS = {"fits": _read_fits, "csv": _read_csv, "parquet": _read_parquet}
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]
