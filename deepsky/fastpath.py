@@ -4,9 +4,10 @@ Keras on the torch backend transposes every convolution's input to NCHW and
 back, adds biases as separate ops and casts weights on every call. For a
 chain of layers (each feeding the next, as in LeNet, VGG or Kim & Brunner)
 this module runs the same Keras variables through ``torch.nn.functional``
-in NCHW layout, which is 2-3x faster to train and 4x faster to predict on
-a CPU. Layers it does not know run as Keras layers on a channels-last view, so any chain works; other graphs run as Keras models.
-Gradients land in the Keras variables, so the model stays a Keras model.
+in channels-last memory, which is 2.5-3x faster to train and 4x faster to
+predict on a CPU. Layers it does not know run as Keras layers on an NHWC
+view, so any chain works; other graphs run as Keras models. Gradients land
+in the Keras variables, so the model stays a Keras model.
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ class TorchChain:
     """A Keras chain model executed with torch functional ops on its own variables.
 
     Inputs are NHWC torch tensors, as the Keras model takes them; internally
-    4-D activations are contiguous NCHW (measured here: 1.7x faster to train
-    than channels-last memory, and as fast to predict).
+    4-D activations and kernels are NCHW in channels-last memory, the layout
+    oneDNN prefers (measured here: 1.65x faster to predict in bf16 than
+    contiguous NCHW, as fast to train).
     """
 
     def __init__(self, model):
@@ -64,8 +66,11 @@ class TorchChain:
         import keras
 
         if isinstance(layer, keras.layers.Conv2D):
+            import torch
+
             bias = layer.bias.value if layer.use_bias else None
-            return layer.kernel.value.permute(3, 2, 0, 1), bias
+            kernel = layer.kernel.value.permute(3, 2, 0, 1)
+            return kernel.contiguous(memory_format=torch.channels_last), bias
         if isinstance(layer, keras.layers.Dense):
             return layer.kernel.value, (layer.bias.value if layer.use_bias else None)
         return None
@@ -79,7 +84,13 @@ class TorchChain:
             if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)):
                 self._frozen = None
                 weight, bias = self._weights(layer)
-                weight = weight.detach().to(dtype).contiguous()
+                weight = weight.detach().to(dtype)
+                if weight.ndim == 4:
+                    import torch
+
+                    weight = weight.contiguous(memory_format=torch.channels_last)
+                else:
+                    weight = weight.contiguous()
                 frozen[id(layer)] = (weight, None if bias is None else bias.detach().to(dtype))
         self._frozen = frozen
         return self
@@ -90,7 +101,9 @@ class TorchChain:
 
     @staticmethod
     def _to_nchw(x):
-        return x.permute(0, 3, 1, 2).contiguous()
+        import torch
+
+        return x.permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)
 
     # -- forward -----------------------------------------------------------------
     def __call__(self, x, training: bool = False, logits: bool = False):
@@ -98,6 +111,8 @@ class TorchChain:
         import keras
         import torch
         import torch.nn.functional as F
+
+        from deepsky.layers import AsinhStretch
 
         layers = self.layers
         if logits and _is_softmax(layers[-1]):
@@ -132,6 +147,8 @@ class TorchChain:
                 x = _activate(layer.activation, x, nchw)
             elif isinstance(layer, keras.layers.Dropout):
                 x = F.dropout(x, layer.rate, training=training)
+            elif isinstance(layer, AsinhStretch):
+                x = _fast_asinh(x / torch.tensor(layer.softening, dtype=x.dtype).view(_channel_shape(x, nchw)))
             elif isinstance(layer, keras.layers.LeakyReLU):
                 x = F.leaky_relu(x, layer.negative_slope)
             elif isinstance(layer, keras.layers.Activation):
@@ -151,6 +168,18 @@ def _plain_conv(layer) -> bool:
         all(k % 2 == 1 for k in kernel) and tuple(layer.strides) == (1, 1) and kernel[0] == kernel[1]
     )
     return len(kernel) == 2 and layer.groups == 1 and same_ok
+
+
+def _channel_shape(x, nchw):
+    return (1, -1, 1, 1) if nchw else (1,) * (x.ndim - 1) + (-1,)
+
+
+def _fast_asinh(y):
+    """asinh(y) from log1p and sqrt: 3x faster than ``torch.asinh`` on CPU, within 2e-7."""
+    import torch
+
+    a = y.abs()
+    return torch.copysign(torch.log1p(a + a * a / (1 + torch.sqrt(a * a + 1))), y)
 
 
 def _is_softmax(layer) -> bool:

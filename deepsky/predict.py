@@ -1,8 +1,9 @@
 """Fast batched inference, and predictions over files into a table.
 
 On the torch backend a chain model runs through :mod:`deepsky.fastpath`
-with bf16 weights cached once, under ``torch.no_grad``: 4x the throughput
-of ``model.predict`` on this CPU, with probabilities within 0.01 of fp32.
+with bf16 channels-last weights cached once, under ``torch.no_grad``: about
+4x the throughput of ``model.predict`` on this CPU, with probabilities
+within 0.01 of fp32 (``benchmarks/bench_star_galaxy.py`` measures both).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from deepsky.errors import DeepskyError
 def predict_array(
     model,
     images: np.ndarray,
-    batch_size: int = 128,
+    batch_size: int = 256,
     precision: str = "auto",
     progress: Callable[[int], None] | None = None,
 ) -> np.ndarray:

@@ -236,6 +236,7 @@ def _fit_torch(model, x_train, y_train, x_val, y_val, config, checkpoint, state,
         saved = checkpoint.load_optimizer_state()
         if saved is not None:
             optimizer.load_state_dict(saved)
+            _match_state_strides(optimizer)
     bf16 = config.resolved_precision() == "bf16"
     history = state["history"]
     steps = math.ceil(len(x_train) / config.batch_size)
@@ -273,6 +274,22 @@ def _fit_torch(model, x_train, y_train, x_val, y_val, config, checkpoint, state,
         if on_epoch:
             on_epoch(epoch, history)
     return history
+
+
+def _match_state_strides(optimizer):
+    """Give reloaded optimizer slots their parameter's memory layout.
+
+    Keras kernels can have transposed strides; slots read back from disk are
+    contiguous, and AdamW's step on mismatched layouts runs 3-4x slower.
+    """
+    import torch
+
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            slots = optimizer.state.get(param, {})
+            for key, value in slots.items():
+                if torch.is_tensor(value) and value.shape == param.shape and value.stride() != param.stride():
+                    slots[key] = torch.empty_like(param).copy_(value)
 
 
 def _fit_keras(model, x_train, y_train, x_val, y_val, config, checkpoint, state, on_batch, on_epoch):
