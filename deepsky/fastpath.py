@@ -147,10 +147,18 @@ class TorchChain:
                 x = _activate(layer.activation, x, nchw)
             elif isinstance(layer, keras.layers.Dropout):
                 x = F.dropout(x, layer.rate, training=training)
+            elif isinstance(layer, keras.layers.Cropping2D) and not nchw:
+                (top, bottom), (left, right) = layer.cropping
+                x = x[:, top : x.shape[1] - bottom, left : x.shape[2] - right]
+            elif isinstance(layer, keras.layers.Normalization) and not layer.invert and not nchw:
+                mean = layer.mean.reshape(_channel_shape(x, nchw)).to(x.dtype)
+                std = torch.sqrt(layer.variance.reshape(_channel_shape(x, nchw))).clamp_min(keras.config.epsilon())
+                x = (x - mean) / std.to(x.dtype)
             elif isinstance(layer, AsinhStretch):
                 x = _fast_asinh(x / torch.tensor(layer.softening, dtype=x.dtype).view(_channel_shape(x, nchw)))
             elif isinstance(layer, keras.layers.LeakyReLU):
-                x = F.leaky_relu(x, layer.negative_slope)
+                # in place when frozen for inference: no graph to keep, one allocation less
+                x = F.leaky_relu(x, layer.negative_slope, inplace=self._frozen is not None)
             elif isinstance(layer, keras.layers.Activation):
                 x = _activate(layer.activation, x, nchw)
             else:  # any other Keras layer, on the channels-last view it expects

@@ -19,7 +19,7 @@ from deepsky.errors import DeepskyError
 def predict_array(
     model,
     images: np.ndarray,
-    batch_size: int = 256,
+    batch_size: int = 128,
     precision: str = "auto",
     progress: Callable[[int], None] | None = None,
 ) -> np.ndarray:
