@@ -433,7 +433,7 @@ def probe_torch_formats(make, train_images, labels, repeats=3, steps=3):
     for name, fmt in formats.items():
         module = make().to(memory_format=fmt)
         module.memory_format = fmt
-        modules[name] = (module, torch.optim.AdamW(module.parameters(), lr=1e-5))
+        modules[name] = (module, torch.optim.AdamW(module.parameters(), lr=1e-5, fused=True))
         for _ in range(2):  # warm-up
             _train_step(*modules[name], x, y, 1e-5)
     for _ in range(repeats):
@@ -485,8 +485,9 @@ class TorchRun:
         copy_keras_weights(deepsky_model, deepsky.initial_weights, self.module)
         self.module = self.module.to(memory_format=self.formats[self.train_format])
         self.module.memory_format = self.formats[self.train_format]
+        # fused: the single-kernel CPU AdamW, as a hand-tuned loop would use (deepsky does too)
         self.optimizer = torch.optim.AdamW(self.module.parameters(), lr=config.learning_rate,
-                                           weight_decay=config.weight_decay)
+                                           weight_decay=config.weight_decay, fused=True)
         self.labels = torch.from_numpy(train.labels.astype(np.int64))
         self.train, self.val, self.config = train, val, config
         self.clock = StepClock(warmup)
