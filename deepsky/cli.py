@@ -95,7 +95,9 @@ def train(
     learning_rate: float = typer.Option(5e-4, help="Peak learning rate (AdamW, cosine decay)."),
     precision: str = typer.Option("auto", help="auto, bf16 or fp32."),
     augment: bool = typer.Option(True, help="Random rotations and flips."),
-    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its last epoch."),
+    resume: bool = typer.Option(
+        False, "--resume", help="Continue an interrupted run from its last epoch, with its stored settings (--epochs may extend it)."
+    ),
 ):
     """Train a task's model; checkpoints every epoch into the run directory."""
     from deepsky import tasks
@@ -104,17 +106,20 @@ def train(
     if task is None and not resume:
         raise DeepskyError("name a task (see deepsky tasks), or pass --resume with an existing run")
     spec = tasks.get(task) if task else None
-    config = TrainConfig(
-        epochs=epochs or (spec.default_epochs if spec else TrainConfig.epochs), batch_size=batch_size,
-        learning_rate=learning_rate, precision=precision, augment=augment, seed=seed,
-    )
+    if resume:  # the run's stored settings apply; only --epochs may extend them
+        config = TrainConfig(epochs=epochs) if epochs else None
+    else:
+        config = TrainConfig(
+            epochs=epochs or spec.default_epochs, batch_size=batch_size,
+            learning_rate=learning_rate, precision=precision, augment=augment, seed=seed,
+        )
     console = _console()
     with _progress() as progress:
         bars = {}
 
         def on_simulate(k):
             if "sim" not in bars:
-                bars["sim"] = _Bar(progress, "simulating", n or spec.default_train_size if spec else None)
+                bars["sim"] = _Bar(progress, "simulating", n or (spec.default_train_size if spec else None))
             bars["sim"].advance(k)
 
         def on_batch(epoch, b, steps, loss):

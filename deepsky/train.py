@@ -380,8 +380,9 @@ def train_task(
 ):
     """Train a task's model into the run directory ``out``; returns the :class:`~deepsky.runs.Run`.
 
-    With ``resume=True`` the settings stored in ``out`` are reused (``config.epochs``
-    may extend them) and training continues after the last finished epoch.
+    With ``resume=True`` the settings stored in ``out`` are reused (only
+    ``config.epochs``, when a config is given, replaces the stored number) and
+    training continues after the last finished epoch.
     """
     from deepsky import tasks
     from deepsky.config import backend_name, set_seed
@@ -393,10 +394,10 @@ def train_task(
         saved = Run.open(out).config
         task = tasks.get(saved["task"])
         model_name = saved["model"]
-        epochs = config.epochs if config is not None and config.epochs != TrainConfig.epochs else None
+        epochs = config.epochs if config is not None else None
         config = TrainConfig(**saved["train"])
         if epochs:
-            config.epochs = epochs
+            config.epochs = epochs  # the one setting a resume may change: train for longer
         source = saved["data"]
         data = source.get("path")
         n = source.get("n")

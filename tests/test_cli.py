@@ -129,3 +129,12 @@ def test_resumed_training_equals_uninterrupted_training(small_data, tmp_path):
 def test_train_refuses_to_overwrite_a_run(trained_run, small_data):
     result = run_cli("train", "star-galaxy", "--data", small_data, "-o", trained_run, check=False)
     assert result.returncode == 2 and "already holds a run" in result.stderr
+
+
+def test_resume_can_extend_a_finished_run(trained_run, tmp_path):
+    import shutil
+
+    run = tmp_path / "extended"
+    shutil.copytree(trained_run, run)
+    run_cli("train", "-o", run, "--resume", "--epochs", 2)
+    assert len(json.loads((run / "history.json").read_text())["loss"]) == 2
