@@ -14,7 +14,7 @@ APERTURE_RADII_PIXELS = (1.5, 3.0, 6.0)
 BASELINE_NAME = "random forest on aperture colours, concentration and size"
 
 
-def cutout_features(images: np.ndarray, softening: np.ndarray | None = None) -> np.ndarray:
+def cutout_features(images: np.ndarray, softening: np.ndarray) -> np.ndarray:
     """Features of (N, H, W, bands) cutouts in flux units; returns (N, F) float32.
 
     Per band: asinh magnitude in a 6-pixel aperture, concentration (flux
@@ -27,8 +27,6 @@ def cutout_features(images: np.ndarray, softening: np.ndarray | None = None) -> 
     r = np.hypot(yy - (height - 1) / 2, xx - (width - 1) / 2)
     apertures = np.stack([(r <= radius).astype(np.float32) for radius in APERTURE_RADII_PIXELS])
     flux = np.einsum("nhwb,ahw->nab", images, apertures)  # (N, apertures, bands)
-    if softening is None:
-        softening = np.maximum(np.abs(flux[:, -1]).std(axis=0) * 1e-2, 1e-6)
     mags = -np.arcsinh(flux[:, -1] / softening)
     total = np.where(np.abs(flux[:, -1]) > 1e-12, flux[:, -1], 1e-12)
     concentration = flux[:, 0] / total

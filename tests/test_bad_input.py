@@ -19,6 +19,14 @@ def assert_user_error(result, *fragments, output=None):
         assert not [p for p in output.parent.iterdir() if p.name.startswith(f".{output.name}")]
 
 
+def predict_fails(trained_run, tmp_path, inputs, *fragments, catalog=None, options=(), output="out.csv"):
+    """Run ``deepsky predict`` on bad input and check the one-line error, and that nothing was written."""
+    out = tmp_path / output
+    extra = ["--catalog", catalog] if catalog is not None else []
+    result = run_cli("predict", trained_run, inputs, *extra, *options, "-o", out, check=False)
+    assert_user_error(result, *fragments, output=out)
+
+
 def _field(tmp_path, shape=(5, 120, 120), name="field.fits"):
     image = np.random.default_rng(1).normal(0, 0.03, shape).astype(np.float32)
     path = tmp_path / name
@@ -50,18 +58,14 @@ def test_missing_run_directory(tmp_path):
 def test_corrupt_fits(trained_run, tmp_path):
     bad = tmp_path / "bad.fits"
     bad.write_bytes(np.random.default_rng(0).bytes(5000))
-    out = tmp_path / "out.csv"
-    result = run_cli("predict", trained_run, bad, "--catalog", _catalog(tmp_path), "-o", out, check=False)
-    assert_user_error(result, "bad.fits", output=out)
+    predict_fails(trained_run, tmp_path, bad, "bad.fits", catalog=_catalog(tmp_path))
 
 
 def test_truncated_fits(trained_run, tmp_path):
     whole = _field(tmp_path).read_bytes()
     cut = tmp_path / "cut.fits"
     cut.write_bytes(whole[: len(whole) // 2])
-    out = tmp_path / "out.csv"
-    result = run_cli("predict", trained_run, cut, "--catalog", _catalog(tmp_path), "-o", out, check=False)
-    assert_user_error(result, "cut.fits", output=out)
+    predict_fails(trained_run, tmp_path, cut, "cut.fits", catalog=_catalog(tmp_path))
 
 
 def test_nan_pixels_in_a_stack(trained_run, tmp_path):
@@ -69,65 +73,52 @@ def test_nan_pixels_in_a_stack(trained_run, tmp_path):
     stack[2, 10, 10, 1] = np.nan
     path = tmp_path / "nan.npy"
     np.save(path, stack)
-    out = tmp_path / "out.csv"
-    assert_user_error(run_cli("predict", trained_run, path, "-o", out, check=False), "nan.npy", "2", output=out)
+    predict_fails(trained_run, tmp_path, path, "nan.npy", "2")
 
 
 def test_nan_pixels_in_a_fits_image(trained_run, tmp_path):
     path = _field(tmp_path)
     with fits.open(path, mode="update") as hdus:
         hdus[3].data[60, 60] = np.nan
-    out = tmp_path / "out.csv"
-    result = run_cli("predict", trained_run, path, "--catalog", _catalog(tmp_path), "-o", out, check=False)
-    assert_user_error(result, "NaN", output=out)
+    predict_fails(trained_run, tmp_path, path, "NaN", catalog=_catalog(tmp_path))
 
 
 def test_wrong_number_of_bands(trained_run, tmp_path):
     path = tmp_path / "three.npy"
     np.save(path, np.zeros((3, 48, 48, 3), np.float32))
-    out = tmp_path / "out.csv"
-    assert_user_error(run_cli("predict", trained_run, path, "-o", out, check=False), "three.npy", "3 bands", output=out)
+    predict_fails(trained_run, tmp_path, path, "three.npy", "3 bands")
 
 
 def test_wrong_number_of_bands_in_fits(trained_run, tmp_path):
     path = _field(tmp_path, shape=(3, 120, 120))
-    out = tmp_path / "out.csv"
-    result = run_cli("predict", trained_run, path, "--catalog", _catalog(tmp_path), "-o", out, check=False)
-    assert_user_error(result, "field.fits", output=out)
+    predict_fails(trained_run, tmp_path, path, "field.fits", catalog=_catalog(tmp_path))
 
 
 def test_wrong_cutout_size(trained_run, tmp_path):
     path = tmp_path / "small.npy"
     np.save(path, np.zeros((3, 32, 32, 5), np.float32))
-    out = tmp_path / "out.csv"
-    assert_user_error(run_cli("predict", trained_run, path, "-o", out, check=False), "small.npy", output=out)
+    predict_fails(trained_run, tmp_path, path, "small.npy")
 
 
 def test_positions_off_the_image(trained_run, tmp_path):
     catalog = _catalog(tmp_path, xs=(60, 500), ys=(60, 20))
-    out = tmp_path / "out.csv"
-    result = run_cli("predict", trained_run, _field(tmp_path), "--catalog", catalog, "-o", out, check=False)
-    assert_user_error(result, "cat.csv", output=out)
+    predict_fails(trained_run, tmp_path, _field(tmp_path), "cat.csv", catalog=catalog)
 
 
 def test_empty_catalogue(trained_run, tmp_path):
     catalog = tmp_path / "empty.csv"
     catalog.write_text("id,x,y\n")
-    out = tmp_path / "out.csv"
-    result = run_cli("predict", trained_run, _field(tmp_path), "--catalog", catalog, "-o", out, check=False)
-    assert_user_error(result, "empty.csv", output=out)
+    predict_fails(trained_run, tmp_path, _field(tmp_path), "empty.csv", catalog=catalog)
 
 
 def test_empty_stack(trained_run, tmp_path):
     path = tmp_path / "none.npy"
     np.save(path, np.zeros((0, 48, 48, 5), np.float32))
-    out = tmp_path / "out.csv"
-    assert_user_error(run_cli("predict", trained_run, path, "-o", out, check=False), "none.npy", output=out)
+    predict_fails(trained_run, tmp_path, path, "none.npy")
 
 
 def test_unknown_output_format(trained_run, small_data, tmp_path):
-    out = tmp_path / "out.xlsx"
-    assert_user_error(run_cli("predict", trained_run, small_data, "-o", out, check=False), "out.xlsx", output=out)
+    predict_fails(trained_run, tmp_path, small_data, "out.xlsx", output="out.xlsx")
 
 
 def test_corrupt_training_data(tmp_path):
@@ -141,6 +132,4 @@ def test_corrupt_training_data(tmp_path):
 def test_unknown_units(trained_run, tmp_path):
     path = tmp_path / "stack.npy"
     np.save(path, np.zeros((2, 48, 48, 5), np.float32))
-    out = tmp_path / "out.csv"
-    result = run_cli("predict", trained_run, path, "--units", "janskys", "-o", out, check=False)
-    assert_user_error(result, "janskys", output=out)
+    predict_fails(trained_run, tmp_path, path, "janskys", options=("--units", "janskys"))
