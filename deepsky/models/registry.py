@@ -35,10 +35,23 @@ def register_model(name: str, description: str = ""):
     return decorate
 
 
+_NOT_MODEL_MODULES = {"registry", "compose"}
+
+
 def _load_builtin_models() -> None:
-    # Importing the modules runs their @register_model decorators; keras is
-    # only imported when a builder runs, so this stays cheap.
-    from deepsky.models import kim_brunner  # noqa: F401
+    """Import every module of ``deepsky.models``, which runs their ``@register_model``.
+
+    Model modules import keras inside their builders only, so listing the
+    models stays cheap; a new architecture is a new module and nothing else.
+    """
+    import importlib
+    import pkgutil
+
+    import deepsky.models as package
+
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.name not in _NOT_MODEL_MODULES and not info.name.startswith("_"):
+            importlib.import_module(f"deepsky.models.{info.name}")
 
 
 def names() -> list[str]:
