@@ -91,17 +91,17 @@ def train(
     epochs: Optional[int] = typer.Option(None, help="Epochs (default: the task's)."),
     n: Optional[int] = typer.Option(None, "--n", help="Cutouts to simulate when no --data is given."),
     seed: int = typer.Option(0, help="Seed for simulation, split, initial weights and batches."),
-    batch_size: int = typer.Option(64, help="Cutouts per step."),
-    learning_rate: float = typer.Option(5e-4, help="Peak learning rate (AdamW, cosine decay)."),
+    batch_size: Optional[int] = typer.Option(None, help="Examples per step (default: the task's)."),
+    learning_rate: Optional[float] = typer.Option(None, help="Peak learning rate (AdamW, cosine decay; default: the task's)."),
     precision: str = typer.Option("auto", help="auto, bf16 or fp32."),
-    augment: bool = typer.Option(True, help="Random rotations and flips."),
+    augment: Optional[bool] = typer.Option(None, help="Random rotations and flips (default: on for cutout tasks)."),
     resume: bool = typer.Option(
         False, "--resume", help="Continue an interrupted run from its last epoch, with its stored settings (--epochs may extend it)."
     ),
 ):
     """Train a task's model; checkpoints every epoch into the run directory."""
     from deepsky import tasks
-    from deepsky.train import TrainConfig, train_task
+    from deepsky.train import TrainConfig, default_config, train_task
 
     if task is None and not resume:
         raise DeepskyError("name a task (see deepsky tasks), or pass --resume with an existing run")
@@ -109,10 +109,8 @@ def train(
     if resume:  # the run's stored settings apply; only --epochs may extend them
         config = TrainConfig(epochs=epochs) if epochs else None
     else:
-        config = TrainConfig(
-            epochs=epochs or spec.default_epochs, batch_size=batch_size,
-            learning_rate=learning_rate, precision=precision, augment=augment, seed=seed,
-        )
+        config = default_config(spec, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                                precision=precision, augment=augment, seed=seed)
     console = _console()
     with _progress() as progress:
         bars = {}

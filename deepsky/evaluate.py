@@ -7,26 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from deepsky.baselines import BASELINE_NAME
-from deepsky.errors import DeepskyError
 
 GALLERY_SIZE = 16  # cutouts per gallery row kept for the report
-
-
-def check_contract(contract: dict, images: np.ndarray, source: str) -> None:
-    """Refuse cutouts whose shape or band count differs from what the model was trained on."""
-    height, width = contract["cutout_pixels"]
-    bands = contract["bands"]
-    if images.ndim != 4:
-        raise DeepskyError(f"{source}: cutouts have shape {images.shape}; expected (N, {height}, {width}, {len(bands)})")
-    if images.shape[-1] != len(bands):
-        raise DeepskyError(
-            f"{source}: cutouts have {images.shape[-1]} bands; the model expects {len(bands)} ({','.join(bands)})"
-        )
-    if images.shape[1:3] != (height, width):
-        raise DeepskyError(
-            f"{source}: cutouts are {images.shape[1]}x{images.shape[2]} pixels; the model expects {height}x{width}"
-        )
 
 
 def evaluate_run(run_dir, data=None, n: int | None = None, on_stage=None, on_simulate=None, on_predict=None) -> dict:
@@ -36,7 +18,6 @@ def evaluate_run(run_dir, data=None, n: int | None = None, on_stage=None, on_sim
     (:meth:`~deepsky.tasks.base.ImageClassificationTask.test_seed`). Writes
     ``metrics.json`` and ``evaluation.h5`` into the run and returns the metrics.
     """
-    from deepsky.data.store import Dataset
     from deepsky.predict import predict_array
     from deepsky.runs import Run, write_json
 
@@ -44,30 +25,19 @@ def evaluate_run(run_dir, data=None, n: int | None = None, on_stage=None, on_sim
     run = Run.open(run_dir)
     config, task = run.config, run.task()
     model = run.load_model()
-    if data is not None:
-        stage(f"reading {data}")
-        test = task.check_dataset(Dataset.load(data), str(data))
-        source = {"path": str(Path(data).resolve()), "n": len(test)}
-        held_out = source["path"] != config["data"].get("path")
-    else:
-        seed = task.test_seed(config["train"]["seed"])
-        n = n or task.default_test_size
-        stage(f"simulating {n} held-out test cutouts (seed {seed})")
-        test = task.simulate(n, seed, progress=on_simulate)
-        source = {"simulated": True, "n": n, "seed": seed}
-        held_out = seed != config["train"]["seed"]
-    check_contract(config["contract"], test.images, str(data or "test data"))
-    stage(f"predicting {len(test)} cutouts")
+    test, source, held_out = task.test_data(config, data, n, progress=on_simulate, on_stage=stage)
+    task.check_inputs(config["contract"], test.images, str(data or "test data"))
+    stage(f"predicting {len(test)} held-out objects")
     probabilities = predict_array(model, test.images, progress=on_predict)
     metrics = task.metrics(test.labels, probabilities, test.objects)
     baseline_probabilities = None
     if (run.path / "baseline_features.h5").exists():
         stage("fitting the classical baseline on the training features")
-        baseline_probabilities = _baseline_probabilities(run.path / "baseline_features.h5", test.images)
-        metrics["baseline"] = {"name": BASELINE_NAME, **task.metrics(test.labels, baseline_probabilities, test.objects)}
+        baseline_probabilities = _baseline_probabilities(task, run.path / "baseline_features.h5", test.images)
+        metrics["baseline"] = {"name": task.baseline_name, **task.metrics(test.labels, baseline_probabilities, test.objects)}
     real = task.real_data() if hasattr(task, "real_data") else None
     if real is not None:
-        check_contract(config["contract"], real.images, real.meta.get("source", "real data"))
+        task.check_inputs(config["contract"], real.images, real.meta.get("source", "real data"))
         p_real = predict_array(model, real.images)
         metrics["real_data"] = {"source": real.meta.get("source"), **task.metrics(real.labels, p_real, real.objects)}
     metrics.update({"test_data": source, "held_out": bool(held_out), "task": task.name,
@@ -77,16 +47,17 @@ def evaluate_run(run_dir, data=None, n: int | None = None, on_stage=None, on_sim
     return metrics
 
 
-def _baseline_probabilities(features_path: Path, images: np.ndarray) -> np.ndarray:
-    """Fit the random forest on the stored training features; class probabilities on ``images``."""
+def _baseline_probabilities(task, features_path: Path, inputs: np.ndarray) -> np.ndarray:
+    """Fit the random forest on the stored training features; class probabilities on ``inputs``."""
     import h5py
 
-    from deepsky.baselines import cutout_features, fit_random_forest
+    from deepsky.baselines import fit_random_forest
 
     with h5py.File(features_path, "r") as f:
-        features, labels, softening = f["features"][...], f["labels"][...], f["softening"][...]
+        features, labels = f["features"][...], f["labels"][...]
+        state = {name: f[f"state/{name}"][...] for name in f["state"]} if "state" in f else {}
     forest = fit_random_forest(features, labels)
-    return forest.predict_proba(cutout_features(images, softening)).astype(np.float32)
+    return forest.predict_proba(task.baseline_features(inputs, state)).astype(np.float32)
 
 
 def _write_evaluation(path: Path, test, probabilities: np.ndarray, baseline_probabilities=None) -> None:
@@ -94,26 +65,32 @@ def _write_evaluation(path: Path, test, probabilities: np.ndarray, baseline_prob
     import h5py
 
     labels = test.labels
+    tmp = path.with_name(f".{path.name}.part")
+    with h5py.File(tmp, "w") as f:
+        f["labels"] = labels
+        f["probabilities"] = probabilities
+        if baseline_probabilities is not None:
+            f["baseline_probabilities"] = baseline_probabilities
+        for name, column in test.objects.items():
+            f[f"objects/{name}"] = column
+        if test.images.ndim == 4:  # cutouts: keep a few for the report's galleries
+            _write_gallery(f, test, probabilities)
+    os.replace(tmp, path)
+
+
+def _write_gallery(f, test, probabilities: np.ndarray) -> None:
+    labels = test.labels
     confidence_wrong = 1 - probabilities[np.arange(len(labels)), labels]
     worst = np.argsort(-confidence_wrong)[:GALLERY_SIZE]
     rng = np.random.default_rng(0)
     examples = np.sort(rng.choice(len(labels), min(GALLERY_SIZE, len(labels)), replace=False))
     feature_examples = _feature_map_examples(test, probabilities)
     keep = np.unique(np.concatenate([worst, examples, feature_examples]))
-    tmp = path.with_name(f".{path.name}.part")
-    with h5py.File(tmp, "w") as f:
-        f["labels"] = labels
-        f["probabilities"] = probabilities
-        if baseline_probabilities is not None:
-            f["baseline_probabilities"] = baseline_probabilities[:, -1]
-        for name, column in test.objects.items():
-            f[f"objects/{name}"] = column
-        f["gallery/index"] = keep
-        f["gallery/images"] = test.images[keep]
-        f["gallery/worst"] = worst
-        f["gallery/examples"] = examples
-        f["gallery/feature_map_examples"] = feature_examples
-    os.replace(tmp, path)
+    f["gallery/index"] = keep
+    f["gallery/images"] = test.images[keep]
+    f["gallery/worst"] = worst
+    f["gallery/examples"] = examples
+    f["gallery/feature_map_examples"] = feature_examples
 
 
 def _feature_map_examples(test, probabilities: np.ndarray) -> np.ndarray:

@@ -14,7 +14,8 @@ def load_model(path):
     ensure_backend()
     import keras
 
-    import deepsky.layers  # noqa: F401  (registers custom layers for deserialisation)
+    import deepsky.activations  # noqa: F401  (registers custom activations and layers for deserialisation)
+    import deepsky.layers  # noqa: F401
 
     path = Path(path)
     if not path.exists():

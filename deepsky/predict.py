@@ -65,15 +65,6 @@ def predict_array(
     return out
 
 
-FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz")
-STACK_SUFFIXES = (".h5", ".hdf5", ".npy")
-
-
-def _suffix(path) -> str:
-    name = str(path).lower()
-    return next((s for s in FITS_SUFFIXES + STACK_SUFFIXES if name.endswith(s)), "")
-
-
 def predict_files(
     run_dir,
     inputs,
@@ -85,14 +76,16 @@ def predict_files(
 ) -> dict:
     """Predict every object in ``inputs`` with the run's model and write a table.
 
-    ``inputs`` is one cutout stack (``.h5`` dataset or ``.npy`` array, channels
-    first or last) or FITS images with a ``catalog`` (CSV or FITS table with an
-    id column and ra/dec in degrees or x/y in 0-based pixels). The table
-    (FITS, CSV or Parquet, by extension) has one row per object in input
-    order: ``id``, ``p_<class>`` and ``class``. Nothing is written on error.
+    What ``inputs`` may be depends on the run's task: for cutout tasks one
+    cutout stack (``.h5`` dataset or ``.npy`` array, channels first or last)
+    or FITS images with a ``catalog`` (CSV or FITS table with an id column and
+    ra/dec in degrees or x/y in 0-based pixels); for catalogue tasks a table
+    of magnitudes. The table written (FITS, CSV or Parquet, by extension) has
+    one row per object in input order: ``id``, ``p_<class>`` and ``class``;
+    where the task can meet unusable rows, a ``flag`` column says why a row
+    has no prediction. Nothing is written on error.
     """
     from deepsky.data.tables import table_format, write_table
-    from deepsky.evaluate import check_contract
     from deepsky.runs import Run
 
     run = Run.open(run_dir)
@@ -102,33 +95,25 @@ def predict_files(
     inputs = [Path(p) for p in inputs]
     if not inputs:
         raise DeepskyError("no input files given")
-    bands, (size, _) = len(contract["bands"]), contract["cutout_pixels"]
-    kinds = {_suffix(p) in FITS_SUFFIXES for p in inputs}
-    info: dict = {}
-    if kinds == {True}:
-        if catalog is None:
-            raise DeepskyError(f"{inputs[0]}: FITS images need a --catalog of object positions")
-        from deepsky.data.fits_cutouts import cutouts_from_fits
-
-        images, ids, info = cutouts_from_fits(inputs, catalog, bands=bands, size=size)
-    elif len(inputs) == 1 and _suffix(inputs[0]) in STACK_SUFFIXES:
-        from deepsky.data.stacks import read_stack
-
-        images, ids, info = read_stack(inputs[0], bands=bands, size=size, units=units)
-    else:
-        raise DeepskyError(
-            f"{inputs[0]}: give one cutout stack ({', '.join(STACK_SUFFIXES)}) or FITS images "
-            f"({', '.join(FITS_SUFFIXES)}) with --catalog"
-        )
-    check_contract(contract, images, str(inputs[0]))
-    model = run.load_model()
-    probabilities = predict_array(model, images, batch_size=batch_size, progress=on_predict)
-    classes = contract["classes"]
     task = run.task()
+    x, ids, valid, info = task.read_inputs(inputs, contract, catalog=catalog, units=units)
+    task.check_inputs(contract, x, str(inputs[0]))
+    model = run.load_model()
+    classes = contract["classes"]
+    probabilities = np.full((len(x), len(classes)), np.nan, np.float32)
+    rows = np.arange(len(x)) if valid is None else np.flatnonzero(valid)
+    if rows.size:
+        probabilities[rows] = predict_array(model, x[rows], batch_size=batch_size, progress=on_predict)
     columns = {"id": np.asarray(ids)}
     shown = [task.positive_class] if task.positive_class else classes
     for name in shown:
         columns[f"p_{name}"] = probabilities[:, classes.index(name)]
-    columns["class"] = np.asarray(classes)[probabilities.argmax(1)]
+    called = np.asarray(classes)[np.nan_to_num(probabilities, nan=-1).argmax(1)]
+    if valid is not None:
+        called = np.where(valid, called, "")
+        columns["class"] = called
+        columns["flag"] = np.asarray(info.get("flags", np.where(valid, "", "unusable")))
+    else:
+        columns["class"] = called
     write_table(columns, output, meta={"run": str(run.path), "task": task.name, "model": config["model"]})
-    return {"n": len(images), "units": info.get("units")}
+    return {"n": len(x), "n_predicted": int(rows.size), "units": info.get("units")}

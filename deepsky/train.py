@@ -35,6 +35,8 @@ class TrainConfig:
     precision: str = "auto"  # auto (bf16 where the CPU has it), bf16 or fp32
     augment: bool = True  # the 8 rotations and flips of the square (Kim & Brunner)
     seed: int = 0
+    optimizer: str = "adamw"  # or a name from deepsky.optimizers (sgd, nesterov, adagrad, ...)
+    schedule: str = "warmup-cosine"  # or "constant"
 
     def resolved_precision(self) -> str:
         if self.precision not in ("auto", "bf16", "fp32"):
@@ -60,7 +62,9 @@ def dihedral(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def learning_rate_at(config: TrainConfig, step: int, steps_per_epoch: int) -> float:
-    """Linear warm-up then cosine decay to zero over all epochs."""
+    """Linear warm-up then cosine decay to zero over all epochs (or constant)."""
+    if config.schedule == "constant":
+        return config.learning_rate
     total = config.epochs * steps_per_epoch
     warm = max(1, int(config.warmup_epochs * steps_per_epoch))
     if step < warm:
@@ -196,7 +200,9 @@ def fit(
             raise DeepskyError(f"{checkpoint_dir}: no checkpoint to resume from; train without --resume")
         state = checkpoint.load_state()
         checkpoint.load_weights_into(model)
-    if backend_name() == "torch" and TorchChain.supports(model):
+    if config.schedule not in ("warmup-cosine", "constant"):
+        raise DeepskyError(f"schedule must be warmup-cosine or constant; received {config.schedule!r}")
+    if config.optimizer == "adamw" and backend_name() == "torch" and TorchChain.supports(model):
         return _fit_torch(model, x_train, y_train, x_val, y_val, config, checkpoint, state, on_batch, on_epoch)
     return _fit_keras(model, x_train, y_train, x_val, y_val, config, checkpoint, state, on_batch, on_epoch)
 
@@ -299,8 +305,13 @@ def _fit_keras(model, x_train, y_train, x_val, y_val, config, checkpoint, state,
     from deepsky.predict import predict_array
 
     steps = math.ceil(len(x_train) / config.batch_size)
-    schedule = _keras_schedule(config, steps)
-    optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=config.weight_decay)
+    schedule = config.learning_rate if config.schedule == "constant" else _keras_schedule(config, steps)
+    if config.optimizer == "adamw":
+        optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=config.weight_decay)
+    else:
+        from deepsky import optimizers
+
+        optimizer = optimizers.create(config.optimizer, learning_rate=schedule)
     model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     history = state["history"]
     for epoch in range(state["epoch"], config.epochs):
@@ -345,19 +356,6 @@ def _keras_schedule(config: TrainConfig, steps_per_epoch: int):
     return WarmupCosine()
 
 
-def load_task_data(task, data_path=None, n=None, seed=0, progress=None):
-    """The task's data: a deepsky HDF5 file, or a fresh simulation of ``n`` cutouts."""
-    from deepsky.data.store import Dataset
-
-    if data_path is not None:
-        data = Dataset.load(data_path)
-        source = {"path": str(Path(data_path).resolve()), "n": len(data)}
-        return task.check_dataset(data, str(data_path)), source
-    n = n or task.default_train_size
-    data = task.simulate(n, seed, progress=progress)
-    return task.check_dataset(data, f"simulated {task.name}"), {"simulated": True, "n": n, "seed": seed}
-
-
 def split(n: int, fraction: float, seed: int):
     """Seeded (train, validation) index arrays."""
     order = np.random.default_rng(np.random.SeedSequence([seed, 11])).permutation(n)
@@ -373,6 +371,7 @@ def train_task(
     config: TrainConfig | None = None,
     n: int | None = None,
     resume: bool = False,
+    model_options: dict | None = None,
     on_stage: Callable[[str], None] | None = None,
     on_simulate: Callable[[int], None] | None = None,
     on_batch=None,
@@ -382,7 +381,8 @@ def train_task(
 
     With ``resume=True`` the settings stored in ``out`` are reused (only
     ``config.epochs``, when a config is given, replaces the stored number) and
-    training continues after the last finished epoch.
+    training continues after the last finished epoch. ``model_options`` go to
+    the model's builder (``dropout``, ``batch_norm``... as the model takes them).
     """
     from deepsky import tasks
     from deepsky.config import backend_name, set_seed
@@ -401,26 +401,29 @@ def train_task(
         source = saved["data"]
         data = source.get("path")
         n = source.get("n")
+        model_options = saved.get("model_options") or {}
     else:
         if run.config_path.exists():
             raise DeepskyError(f"{run.path}: already holds a run; pass --resume to continue it or choose another -o")
         task = tasks.get(task_name)
         model_name = model_name or task.default_model
-        config = config or TrainConfig(epochs=task.default_epochs)
+        config = config or default_config(task)
         from deepsky.models.registry import get_entry
 
         get_entry(model_name)  # unknown names fail before minutes of simulation
-    stage("simulating training data" if data is None else f"reading {data}")
-    dataset, source = load_task_data(task, data, n, config.seed, progress=on_simulate)
+    model_options = dict(model_options or {})
+    stage("simulating training data" if data is None and hasattr(task, "simulate") else f"reading {data or 'the default data'}")
+    dataset, source = task.training_data(data, n, config.seed, progress=on_simulate, on_stage=stage)
     train_index, val_index = split(len(dataset), task.validation_fraction, config.seed)
     train, val = dataset.subset(train_index), dataset.subset(val_index)
     set_seed(config.seed)
-    model = task.build_model(model_name, train)
+    model = task.build_model(model_name, train, **model_options)
     run.path.mkdir(parents=True, exist_ok=True)
     if not resume:
         write_json(run.config_path, {
             "task": task.name,
             "model": model_name,
+            "model_options": model_options,
             "contract": task.contract(dataset),
             "data": source,
             "train": asdict(config),
@@ -431,8 +434,8 @@ def train_task(
             "deepsky_version": _version(),
         })
     if not resume:
-        _save_baseline_features(run.path / "baseline_features.h5", train)
-    stage(f"training {model_name} on {len(train)} cutouts ({len(val)} for validation)")
+        _save_baseline_features(task, run.path / "baseline_features.h5", train)
+    stage(f"training {model_name} on {len(train)} examples ({len(val)} for validation)")
     history = fit(model, train.images, train.labels, val.images, val.labels, config,
                   checkpoint_dir=run.checkpoint_dir, resume=resume and Checkpoint(run.checkpoint_dir).exists,
                   on_batch=on_batch, on_epoch=on_epoch)
@@ -443,20 +446,26 @@ def train_task(
     return run
 
 
-def _save_baseline_features(path: Path, train) -> None:
-    """Features of the training cutouts, so ``evaluate`` can fit the classical baseline."""
+def _save_baseline_features(task, path: Path, train) -> None:
+    """Features of the training set, so ``evaluate`` can fit the classical baseline."""
     import h5py
 
-    from deepsky.baselines import cutout_features
-    from deepsky.tasks.base import border_noise
-
-    softening = border_noise(train.images)
+    state = task.baseline_state(train)
     tmp = path.with_name(f".{path.name}.part")
     with h5py.File(tmp, "w") as f:
-        f["features"] = cutout_features(train.images, softening)
+        f["features"] = task.baseline_features(train.images, state)
         f["labels"] = train.labels
-        f["softening"] = softening
+        for name, value in state.items():
+            f[f"state/{name}"] = value
     os.replace(tmp, path)
+
+
+def default_config(task, **overrides) -> TrainConfig:
+    """The task's training defaults (epochs, batch size, learning rate, augmentation)."""
+    settings = dict(epochs=task.default_epochs, batch_size=task.default_batch_size,
+                    learning_rate=task.default_learning_rate, augment=task.augment)
+    settings.update({k: v for k, v in overrides.items() if v is not None})
+    return TrainConfig(**settings)
 
 
 def _version() -> str:

@@ -26,8 +26,18 @@ def test_help_does_not_import_keras_or_torch():
 
 
 def test_tasks_and_models_one_a_line():
-    assert run_cli("tasks").stdout.splitlines()[0].startswith("star-galaxy\t")
-    assert any(line.startswith("kim-brunner\t") for line in run_cli("models").stdout.splitlines())
+    tasks = [line.split("\t")[0] for line in run_cli("tasks").stdout.splitlines()]
+    assert {"star-galaxy", "sdss-photometry"} <= set(tasks)
+    lines = run_cli("models").stdout.splitlines()
+    assert all(len(line.split("\t")) == 2 and line.split("\t")[1] for line in lines)
+    assert {"kim-brunner", "mlp", "perceptron"} <= {line.split("\t")[0] for line in lines}
+
+
+def test_listing_models_does_not_import_keras():
+    # every model module is imported to list the registry; none may pull in a backend
+    code = "import sys\nfrom deepsky import models\nmodels.describe()\nprint('keras' in sys.modules, 'torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False False"
 
 
 def test_trained_run_holds_model_config_history(trained_run):

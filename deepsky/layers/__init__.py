@@ -1,8 +1,15 @@
 """Custom Keras layers that astronomy inputs need and Keras lacks.
 
-Importing this package registers them for ``.keras`` loading in safe mode.
+Importing this package imports every module in it, which registers their
+layers for ``.keras`` loading in safe mode; a new layer is a new module.
 """
 
+import importlib as _importlib
+import pkgutil as _pkgutil
+
 from deepsky.layers.asinh import AsinhStretch
+
+for _info in _pkgutil.iter_modules(__path__):
+    _importlib.import_module(f"{__name__}.{_info.name}")
 
 __all__ = ["AsinhStretch"]

@@ -33,6 +33,8 @@ class ReportInputs:
         (N, classes) predicted class probabilities.
     baseline_scores : ndarray or None
         (N,) the baseline's probability of the positive class, when stored.
+    baseline_probabilities : ndarray or None
+        (N, classes) the baseline's class probabilities, when stored.
     objects : dict of ndarray
         Per-object columns (``r_mag`` in AB magnitudes, sizes in arcsec...).
     gallery : dict of ndarray
@@ -48,6 +50,7 @@ class ReportInputs:
     labels: np.ndarray
     probabilities: np.ndarray
     baseline_scores: np.ndarray | None = None
+    baseline_probabilities: np.ndarray | None = None
     objects: dict = field(default_factory=dict)
     gallery: dict = field(default_factory=dict)
 
@@ -149,6 +152,8 @@ def _read_evaluation(path: Path, inputs: ReportInputs) -> None:
                 )
             if "baseline_probabilities" in f:
                 scores = np.asarray(f["baseline_probabilities"][...], dtype=np.float64)
+                if scores.ndim == 2 and scores.shape == inputs.probabilities.shape:
+                    inputs.baseline_probabilities = scores
                 # a (N, 2) table from predict_proba is as good as its positive column
                 scores = scores[:, 1] if scores.ndim == 2 and scores.shape[1] == 2 else scores
                 inputs.baseline_scores = scores if scores.shape == inputs.labels.shape else None

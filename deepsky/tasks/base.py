@@ -1,35 +1,92 @@
-"""The image-classification task: what every cutout-classifying task shares.
+"""What every task shares (:class:`Task`) and what cutout classifiers add.
 
-A task names its simulator, its default model, its classes and metrics; the
-model it builds carries its own preprocessing (crop, asinh stretch,
-per-band standardisation), so a saved run takes raw cutouts in the units
-recorded in its data contract.
+A task names its data (a simulator or a reader), its default model, its
+classes and metrics; the model it builds carries its own preprocessing, so
+a saved run takes raw inputs in the units recorded in its data contract.
+``train``, ``evaluate`` and ``predict`` talk to tasks only through the
+methods of :class:`Task`.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from deepsky.baselines import BASELINE_NAME
 from deepsky.data.store import Dataset
 from deepsky.errors import DeepskyError
 
 
-class ImageClassificationTask:
-    """Base class of tasks that classify multi-band cutouts."""
+class Task:
+    """A classification task: data in, the model it trains, metrics out."""
 
     name: str = ""
     description: str = ""
     classes: tuple[str, ...] = ()
     positive_class: str | None = None  # two-class tasks report p_<positive_class>
     default_model: str = ""
-    input_pixels: int | None = None  # the centre the network sees; None: the whole cutout
     default_train_size: int = 10000
     default_test_size: int = 2000
     default_epochs: int = 10
+    default_batch_size: int = 64
+    default_learning_rate: float = 5e-4
+    augment: bool = False  # whether random rotations and flips of the input keep its class
     validation_fraction: float = 0.1
+    baseline_name: str = "classical baseline"
     paper: dict = {}
+
+    # -- data ----------------------------------------------------------------------
+    def training_data(self, path=None, n=None, seed=0, progress=None, on_stage=None) -> tuple[Dataset, dict]:
+        """The labelled data to train on and a record of where it came from (override)."""
+        raise NotImplementedError
+
+    def test_data(self, config: dict, path=None, n=None, progress=None, on_stage=None):
+        """``(dataset, source, held_out)``: labelled data the run never trained on (override)."""
+        raise NotImplementedError
+
+    def check_inputs(self, contract: dict, inputs: np.ndarray, source: str) -> None:
+        """Refuse inputs a trained model cannot take, naming ``source`` (override)."""
+
+    def read_inputs(self, inputs, contract: dict, catalog=None, units="auto"):
+        """``(x, ids, valid, info)`` from the files ``deepsky predict`` is given (override).
+
+        ``valid`` is None when every row is predicted, else a boolean mask of
+        the rows with usable values (the others keep their row, unpredicted).
+        """
+        raise NotImplementedError
+
+    def contract(self, data: Dataset) -> dict:
+        """What a trained model expects of its input, recorded in the run directory."""
+        return {"classes": list(self.classes)}
+
+    # -- model ---------------------------------------------------------------------
+    def build_model(self, model_name: str, train: Dataset, **model_options):
+        """The registered model ``model_name`` behind this task's preprocessing (override)."""
+        raise NotImplementedError
+
+    # -- classical baseline --------------------------------------------------------
+    def baseline_state(self, train: Dataset) -> dict:
+        """Arrays the baseline's features need besides the inputs (e.g. sky noise)."""
+        return {}
+
+    def baseline_features(self, inputs: np.ndarray, state: dict) -> np.ndarray:
+        """(N, F) features the classical baseline learns from (override)."""
+        raise NotImplementedError
+
+    # -- evaluation ----------------------------------------------------------------
+    def metrics(self, labels: np.ndarray, probabilities: np.ndarray, objects: dict) -> dict:
+        """Held-out metrics (override to add the paper's)."""
+        return {"accuracy": float((probabilities.argmax(1) == labels).mean()), "n": int(len(labels))}
+
+
+class ImageClassificationTask(Task):
+    """Base class of tasks that classify multi-band cutouts."""
+
+    input_pixels: int | None = None  # the centre the network sees; None: the whole cutout
+    augment = True  # a cutout's class does not change with rotations and flips
+    baseline_name = BASELINE_NAME
 
     # -- data ----------------------------------------------------------------------
     def simulate(self, n: int, seed: int, progress: Callable[[int], None] | None = None) -> Dataset:
@@ -39,6 +96,52 @@ class ImageClassificationTask:
     def test_seed(self, train_seed: int) -> int:
         """Seed of the default held-out test set: never the training seed."""
         return train_seed + 1_000_003
+
+    def training_data(self, path=None, n=None, seed=0, progress=None, on_stage=None):
+        """An HDF5 data set from ``path``, or a fresh simulation of ``n`` cutouts."""
+        if path is not None:
+            data = Dataset.load(path)
+            source = {"path": str(Path(path).resolve()), "n": len(data)}
+            return self.check_dataset(data, str(path)), source
+        n = n or self.default_train_size
+        data = self.simulate(n, seed, progress=progress)
+        return self.check_dataset(data, f"simulated {self.name}"), {"simulated": True, "n": n, "seed": seed}
+
+    def test_data(self, config, path=None, n=None, progress=None, on_stage=None):
+        """``path`` (HDF5) or a simulation with a seed the training never saw."""
+        stage = on_stage or (lambda text: None)
+        if path is not None:
+            stage(f"reading {path}")
+            test = self.check_dataset(Dataset.load(path), str(path))
+            source = {"path": str(Path(path).resolve()), "n": len(test)}
+            return test, source, source["path"] != config["data"].get("path")
+        seed = self.test_seed(config["train"]["seed"])
+        n = n or self.default_test_size
+        stage(f"simulating {n} held-out test cutouts (seed {seed})")
+        test = self.simulate(n, seed, progress=progress)
+        return test, {"simulated": True, "n": n, "seed": seed}, seed != config["train"]["seed"]
+
+    def check_inputs(self, contract, inputs, source):
+        """Refuse cutouts whose shape or band count differs from the model's."""
+        height, width = contract["cutout_pixels"]
+        bands = contract["bands"]
+        if inputs.ndim != 4:
+            raise DeepskyError(f"{source}: cutouts have shape {inputs.shape}; expected (N, {height}, {width}, {len(bands)})")
+        if inputs.shape[-1] != len(bands):
+            raise DeepskyError(
+                f"{source}: cutouts have {inputs.shape[-1]} bands; the model expects {len(bands)} ({','.join(bands)})"
+            )
+        if inputs.shape[1:3] != (height, width):
+            raise DeepskyError(
+                f"{source}: cutouts are {inputs.shape[1]}x{inputs.shape[2]} pixels; the model expects {height}x{width}"
+            )
+
+    def read_inputs(self, inputs, contract, catalog=None, units="auto"):
+        """A cutout stack (``.h5``/``.npy``) or FITS images with a catalogue of positions."""
+        from deepsky.data.readers import read_cutout_inputs
+
+        images, ids, info = read_cutout_inputs(inputs, contract, catalog=catalog, units=units)
+        return images, ids, None, info
 
     def check_dataset(self, data: Dataset, source: str) -> Dataset:
         """Refuse data this task cannot use, with a message naming ``source``."""
@@ -102,20 +205,27 @@ class ImageClassificationTask:
         )
         return layers
 
-    def build_model(self, model_name: str, train: Dataset):
+    def build_model(self, model_name: str, train: Dataset, **model_options):
         """The registered model ``model_name`` behind this task's preprocessing."""
         from deepsky import models
         from deepsky.models.compose import with_preprocessing
 
         _, height, width, bands = train.images.shape
         side = self.input_pixels or height
-        core = models.create(model_name, input_shape=(side, side, bands), num_classes=len(self.classes))
+        core = models.create(model_name, input_shape=(side, side, bands), num_classes=len(self.classes),
+                             **model_options)
         return with_preprocessing(core, self.preprocessing(train.images), (height, width, bands), name=core.name)
 
-    # -- evaluation ----------------------------------------------------------------
-    def metrics(self, labels: np.ndarray, probabilities: np.ndarray, objects: dict) -> dict:
-        """Held-out metrics (override to add the paper's)."""
-        return {"accuracy": float((probabilities.argmax(1) == labels).mean()), "n": int(len(labels))}
+    # -- classical baseline --------------------------------------------------------
+    def baseline_state(self, train):
+        """The training cutouts' sky noise per band, which softens the baseline's magnitudes."""
+        return {"softening": border_noise(train.images)}
+
+    def baseline_features(self, inputs, state):
+        """Aperture colours, concentration and size of each cutout."""
+        from deepsky.baselines import cutout_features
+
+        return cutout_features(inputs, state["softening"])
 
 
 def border_noise(images: np.ndarray, width: int = 4) -> np.ndarray:

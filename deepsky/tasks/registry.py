@@ -16,7 +16,7 @@ def register_task(cls):
 
 
 def _load_builtin_tasks() -> None:
-    from deepsky.tasks import star_galaxy  # noqa: F401
+    from deepsky.tasks import sdss_photometry, star_galaxy  # noqa: F401
 
 
 def names() -> list[str]:
