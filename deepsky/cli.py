@@ -69,11 +69,14 @@ def simulate(
     n: int = typer.Option(None, "--n", help="Number of cutouts (default: the task's training size)."),
     seed: int = typer.Option(0, help="Random seed; the same seed gives the same bytes."),
     output: Path = typer.Option(..., "-o", "--output", help="HDF5 file to write."),
+    survey: Optional[str] = typer.Option(None, help="Survey preset (sdss, cfhtls...; default: the task's)."),
 ):
     """Simulate a task's data set into an HDF5 file."""
     from deepsky import tasks
 
-    spec = tasks.get(task)
+    spec = tasks.get(task, **({"survey": survey} if survey else {}))
+    if not hasattr(spec, "simulate"):
+        raise DeepskyError(f"task {task!r} has no simulator; it trains on a catalogue (--data)")
     n = n or spec.default_train_size
     with _progress() as progress:
         bar = _Bar(progress, f"simulating {spec.name}", n)
@@ -95,29 +98,40 @@ def train(
     learning_rate: Optional[float] = typer.Option(None, help="Peak learning rate (AdamW, cosine decay; default: the task's)."),
     precision: str = typer.Option("auto", help="auto, bf16 or fp32."),
     augment: Optional[bool] = typer.Option(None, help="Random rotations and flips (default: on for cutout tasks)."),
+    survey: Optional[str] = typer.Option(None, help="Survey preset of simulated cutouts (sdss, cfhtls...; default: the task's)."),
     resume: bool = typer.Option(
         False, "--resume", help="Continue an interrupted run from its last epoch, with its stored settings (--epochs may extend it)."
     ),
 ):
     """Train a task's model; checkpoints every epoch into the run directory."""
     from deepsky import tasks
-    from deepsky.train import TrainConfig, default_config, train_task
+    from deepsky.train import TrainConfig, default_config
 
     if task is None and not resume:
         raise DeepskyError("name a task (see deepsky tasks), or pass --resume with an existing run")
-    spec = tasks.get(task) if task else None
+    spec = tasks.get(task, **({"survey": survey} if survey else {})) if task else None
     if resume:  # the run's stored settings apply; only --epochs may extend them
         config = TrainConfig(epochs=epochs) if epochs else None
     else:
         config = default_config(spec, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
                                 precision=precision, augment=augment, seed=seed)
+    run = _train_with_progress(output, n or (spec.default_train_size if spec else None), task=task, data=data,
+                               model_name=model, config=config, n=n, resume=resume,
+                               task_options=spec.options if spec else None)
+    print(f"model written to {run.model_path}")
+
+
+def _train_with_progress(output, n_expected, **train_arguments):
+    """``train_task`` with progress bars and a line per epoch; Ctrl-C says how to resume."""
+    from deepsky.train import train_task
+
     console = _console()
     with _progress() as progress:
         bars = {}
 
         def on_simulate(k):
             if "sim" not in bars:
-                bars["sim"] = _Bar(progress, "simulating", n or (spec.default_train_size if spec else None))
+                bars["sim"] = _Bar(progress, "simulating", n_expected)
             bars["sim"].advance(k)
 
         def on_batch(epoch, b, steps, loss):
@@ -131,12 +145,74 @@ def train(
             progress.console.print(f"epoch {epoch + 1}: {line} ({history['seconds'][-1]:.0f} s)")
 
         try:
-            run = train_task(task, output, data=data, model_name=model, config=config, n=n, resume=resume,
-                             on_stage=console.print, on_simulate=on_simulate, on_batch=on_batch, on_epoch=on_epoch)
+            return train_task(train_arguments.pop("task"), output, **train_arguments, on_stage=console.print,
+                              on_simulate=on_simulate, on_batch=on_batch, on_epoch=on_epoch)
         except KeyboardInterrupt:
             console.print(f"interrupted; continue with: deepsky train -o {output} --resume")
             raise typer.Exit(130)
-    print(f"model written to {run.model_path}")
+
+
+@app.command()
+def finetune(
+    run_dir: Path = typer.Argument(..., help="Trained run to start from."),
+    output: Path = typer.Option(..., "-o", "--output", help="Run directory to create."),
+    task: Optional[str] = typer.Option(None, help="Task to fine-tune on (default: the run's task)."),
+    freeze: int = typer.Option(0, help="Weight layers (convolutions, dense) to keep fixed, counted from the input."),
+    data: Optional[Path] = typer.Option(None, help="Labelled data of the new task or survey (default: simulate)."),
+    n: Optional[int] = typer.Option(None, "--n", help="Labelled examples to use (simulated, or the first of --data's training part)."),
+    survey: Optional[str] = typer.Option(None, help="Survey preset of simulated cutouts (sdss, cfhtls...)."),
+    epochs: Optional[int] = typer.Option(None, help="Epochs (default: the task's)."),
+    learning_rate: Optional[float] = typer.Option(None, help="Peak learning rate (default: the task's)."),
+    seed: int = typer.Option(0, help="Seed for data, split and batches."),
+):
+    """Transfer learning: retrain a trained model on a new task or survey with its first layers frozen."""
+    from deepsky import tasks
+    from deepsky.runs import Run
+    from deepsky.train import default_config
+
+    source = Run.open(run_dir)
+    saved = source.config
+    name = task or saved["task"]
+    options = dict(saved.get("task_options") or {}) if name == saved["task"] else {}
+    if survey:
+        options["survey"] = survey
+    spec = tasks.get(name, **options)
+    config = default_config(spec, epochs=epochs, learning_rate=learning_rate, seed=seed)
+    run = _train_with_progress(output, n or spec.default_train_size, task=name, data=data, model_name=saved["model"],
+                               config=config, n=n, task_options=spec.options,
+                               model_options=saved.get("model_options") or {}, init_from=run_dir, freeze=freeze)
+    transfer = run.config["transfer"]
+    print(f"started from {run_dir} ({len(transfer['copied_layers'])} layers copied, "
+          f"{len(transfer['frozen_layers'])} frozen); model written to {run.model_path}")
+
+
+@app.command()
+def experiment(
+    kind: str = typer.Argument(..., help="optimizers, dropout, batchnorm or transfer."),
+    output: Path = typer.Option(..., "-o", "--output", help="Folder for experiment.json, figures and report.html."),
+    data: Optional[Path] = typer.Option(None, help="Labelled catalogue (default: the SDSS DR17 sample)."),
+    epochs: Optional[int] = typer.Option(None, help="Epochs per variant (default: the experiment's)."),
+    n: Optional[int] = typer.Option(None, "--n", help="Training rows to use (default: all); for transfer, the new survey's labels."),
+    pretrained: Optional[Path] = typer.Option(None, help="transfer: a trained star-galaxy run to start from (default: train one)."),
+    freeze: Optional[str] = typer.Option(None, help="transfer: comma-separated numbers of frozen layers to try."),
+    seed: int = typer.Option(0, help="Seed for split, weights and batches."),
+):
+    """Measure what one ingredient does: optimizers, dropout, batch norm, transfer learning."""
+    from deepsky.experiments import run_experiment
+
+    console = _console()
+
+    def on_epoch(label, epoch, history):
+        console.print(f"{label}: epoch {epoch + 1}, val_loss {history['val_loss'][-1]:.4f}, "
+                      f"val_accuracy {history['val_accuracy'][-1]:.4f}")
+
+    options = {"data": data, "epochs": epochs, "n": n, "seed": seed, "on_stage": console.print}
+    if kind == "transfer":
+        options.update(pretrained=pretrained, freeze=freeze)
+    else:
+        options["on_epoch"] = on_epoch
+    path = run_experiment(kind, output, **options)
+    print(f"report written to {path}")
 
 
 @app.command()

@@ -45,7 +45,8 @@ class Run:
     def task(self):
         from deepsky import tasks
 
-        return tasks.get(self.config["task"])
+        config = self.config
+        return tasks.get(config["task"], **(config.get("task_options") or {}))
 
     def load_model(self):
         from deepsky.io import load_model

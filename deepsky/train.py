@@ -372,6 +372,9 @@ def train_task(
     n: int | None = None,
     resume: bool = False,
     model_options: dict | None = None,
+    task_options: dict | None = None,
+    init_from=None,
+    freeze: int = 0,
     on_stage: Callable[[str], None] | None = None,
     on_simulate: Callable[[int], None] | None = None,
     on_batch=None,
@@ -382,7 +385,13 @@ def train_task(
     With ``resume=True`` the settings stored in ``out`` are reused (only
     ``config.epochs``, when a config is given, replaces the stored number) and
     training continues after the last finished epoch. ``model_options`` go to
-    the model's builder (``dropout``, ``batch_norm``... as the model takes them).
+    the model's builder (``dropout``, ``batch_norm``... as the model takes them),
+    ``task_options`` to the task (``survey``...).
+
+    Transfer learning: ``init_from`` (a run directory) starts from that run's
+    weights wherever a layer's name and shape match, and ``freeze`` keeps the
+    first that many weight layers (convolutions and dense layers, counted
+    from the input) fixed; see :mod:`deepsky.finetune`.
     """
     from deepsky import tasks
     from deepsky.config import backend_name, set_seed
@@ -392,7 +401,7 @@ def train_task(
     stage = on_stage or (lambda text: None)
     if resume:
         saved = Run.open(out).config
-        task = tasks.get(saved["task"])
+        task = tasks.get(saved["task"], **(saved.get("task_options") or {}))
         model_name = saved["model"]
         epochs = config.epochs if config is not None else None
         config = TrainConfig(**saved["train"])
@@ -402,10 +411,12 @@ def train_task(
         data = source.get("path")
         n = source.get("n")
         model_options = saved.get("model_options") or {}
+        transfer = saved.get("transfer") or {}
+        init_from, freeze = transfer.get("from"), transfer.get("freeze", 0)
     else:
         if run.config_path.exists():
             raise DeepskyError(f"{run.path}: already holds a run; pass --resume to continue it or choose another -o")
-        task = tasks.get(task_name)
+        task = tasks.get(task_name, **(task_options or {}))
         model_name = model_name or task.default_model
         config = config or default_config(task)
         from deepsky.models.registry import get_entry
@@ -418,12 +429,22 @@ def train_task(
     train, val = dataset.subset(train_index), dataset.subset(val_index)
     set_seed(config.seed)
     model = task.build_model(model_name, train, **model_options)
+    transfer = None
+    if init_from is not None:
+        from deepsky.finetune import freeze_layers, transfer_weights
+
+        copied = transfer_weights(Run.open(init_from).load_model(), model) if not resume else None
+        frozen = freeze_layers(model, freeze)
+        transfer = {"from": str(Path(init_from).resolve()), "freeze": int(freeze), "frozen_layers": frozen,
+                    **({"copied_layers": copied} if copied is not None else {})}
     run.path.mkdir(parents=True, exist_ok=True)
     if not resume:
         write_json(run.config_path, {
             "task": task.name,
             "model": model_name,
             "model_options": model_options,
+            "task_options": task.options,
+            "transfer": transfer,
             "contract": task.contract(dataset),
             "data": source,
             "train": asdict(config),

@@ -95,7 +95,7 @@ def _magnitudes(column) -> tuple[np.ndarray, np.ndarray]:
     problems[mask] = "missing"
     lo, hi = PLAUSIBLE_MAGNITUDES
     sentinel = np.isfinite(values) & ((values <= lo) | (values >= hi))
-    problems[sentinel] = [f"={v:g} (placeholder)" for v in values[sentinel]]
+    problems[sentinel] = [f"placeholder {v:g}" for v in values[sentinel]]
     values[problems != ""] = np.nan
     return values.astype(np.float32), problems.astype(str)
 

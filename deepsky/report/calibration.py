@@ -42,7 +42,8 @@ def reliability(labels: np.ndarray, scores: np.ndarray, n_bins: int = N_BINS):
 def plot_reliability(inputs, path) -> bool:
     """Reliability diagram and histograms of the positive-class probability per true class.
 
-    Returns False for tasks with more than two classes.
+    For more than two classes, the top-label diagram instead: the accuracy
+    of the predicted class against its probability.
 
     Parameters
     ----------
@@ -50,8 +51,10 @@ def plot_reliability(inputs, path) -> bool:
     path : path
         PNG to write.
     """
-    if not inputs.binary or len(inputs.labels) == 0:
+    if len(inputs.labels) == 0:
         return False
+    if not inputs.binary:
+        return _plot_top_label(inputs, path)
     labels, positive = inputs.labels, inputs.positive
     curves = [("network", NETWORK, "-o", inputs.scores)]
     if inputs.baseline_scores is not None:
@@ -88,4 +91,34 @@ def plot_reliability(inputs, path) -> bool:
         histogram.set_ylabel("objects per bin")
         histogram.set_title(f"p_{positive} for each true class")
         histogram.legend(loc="upper center")
+    return True
+
+
+def _plot_top_label(inputs, path) -> bool:
+    """Confidence (probability of the predicted class) against how often that class is right."""
+    curves = [("network", NETWORK, "-o", inputs.probabilities)]
+    if inputs.baseline_probabilities is not None:
+        curves.append((inputs.baseline_name, BASELINE, "--s", inputs.baseline_probabilities))
+    with figure(path, (10.0, 4.4)) as fig:
+        diagram, histogram = fig.subplots(1, 2)
+        diagram.plot([0, 1], [0, 1], ":", color="grey", label="perfectly calibrated")
+        edges = np.linspace(0, 1, 21)
+        for name, colour, style, probabilities in curves:
+            confidence = probabilities.max(1)
+            right = (probabilities.argmax(1) == inputs.labels).astype(float)
+            mean_score, fraction, count = reliability(right, confidence)
+            diagram.plot(mean_score, fraction, style, color=colour, label=name)
+            histogram.hist(confidence, bins=edges, histtype="step", lw=1.8, color=colour, label=name)
+        diagram.set_xlim(0, 1)
+        diagram.set_ylim(-0.02, 1.02)
+        diagram.set_xlabel("probability of the predicted class (bin mean)")
+        diagram.set_ylabel("fraction predicted right")
+        diagram.set_title("Top-label reliability diagram (10 bins)")
+        diagram.legend(loc="upper left")
+        histogram.set_yscale("log")
+        histogram.set_xlim(0, 1)
+        histogram.set_xlabel("probability of the predicted class")
+        histogram.set_ylabel("objects per bin")
+        histogram.set_title("How confident the predictions are")
+        histogram.legend(loc="upper left")
     return True

@@ -7,6 +7,7 @@ from functools import partial
 from typing import Callable
 
 from deepsky.report.calibration import plot_reliability
+from deepsky.report.confusion import plot_confusion
 from deepsky.report.feature_maps import plot_feature_maps
 from deepsky.report.gallery import plot_gallery
 from deepsky.report.learning import plot_learning_curves
@@ -32,6 +33,12 @@ FIGURES = [
         plot_learning_curves,
     ),
     FigureSpec(
+        "confusion", "Confusion matrix",
+        "Each row is a true class and sums to one: the diagonal is each class's recall (completeness), "
+        "off-diagonal cells show which classes are mistaken for which; counts in brackets.",
+        plot_confusion,
+    ),
+    FigureSpec(
         "roc", "ROC curve",
         "Completeness of the positive class against contamination as the threshold moves; the closer the "
         "curve hugs the top-left corner (right panel), the higher the AUC.",
@@ -45,8 +52,8 @@ FIGURES = [
     ),
     FigureSpec(
         "calibration", "Calibration",
-        "Left: points on the diagonal mean the probabilities can be taken at face value; right: a good "
-        "classifier piles each true class up at its own end, and the overlap in the middle is the confusion.",
+        "Left: points on the diagonal mean the probabilities can be taken at face value; right: how the "
+        "predicted probabilities are spread (two classes: per true class; more: the predicted class's).",
         plot_reliability,
     ),
     FigureSpec(

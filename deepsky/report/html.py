@@ -8,7 +8,15 @@ from dataclasses import asdict
 from html import escape
 from pathlib import Path
 
-from deepsky.report.tables import config_table, describe_source, fmt, magnitude_table, real_data_table, summary_table
+from deepsky.report.tables import (
+    config_table,
+    describe_source,
+    fmt,
+    magnitude_table,
+    per_class_table,
+    real_data_table,
+    summary_table,
+)
 from deepsky.train import TrainConfig
 
 CSS = """
@@ -52,6 +60,11 @@ def render_page(inputs, figures) -> str:
     if metrics.get("held_out") is False:
         parts.append('<p class="warn">The test data is the training data: these numbers are optimistic.</p>')
     parts += [summary_table(inputs), _paper_note(inputs)]
+    per_class = per_class_table(inputs)
+    if per_class:
+        note = " Baseline values follow the slash, in orange." if inputs.baseline else ""
+        parts += ["<h2>Per class</h2>", f'<p class="note">Held-out precision, recall and F1 of each class.{note}</p>',
+                  per_class]
     real = real_data_table(inputs)
     if real:
         parts += ["<h2>Real survey cutouts</h2>", _real_data_note(inputs), real]

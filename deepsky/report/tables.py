@@ -10,7 +10,9 @@ from html import escape
 # (metrics key, row label) in display order; absent keys are left out
 SUMMARY_ROWS = [
     ("roc_auc", "ROC AUC"),
-    ("accuracy", "Accuracy (threshold 0.5)"),
+    ("accuracy", "Accuracy"),
+    ("macro_f1", "Macro-averaged F1"),
+    ("log_loss", "Log loss"),
     ("mse", "Mean squared error of the probability"),
     ("purity_galaxy", "Galaxy purity"),
     ("completeness_galaxy", "Galaxy completeness"),
@@ -76,6 +78,24 @@ def summary_table(inputs) -> str:
     return table(header, rows)
 
 
+def per_class_table(inputs) -> str:
+    """Precision, recall and F1 of each class; the baseline's after a slash where evaluated."""
+    per_class = inputs.metrics.get("per_class")
+    if not isinstance(per_class, dict):
+        return ""
+    other = (inputs.baseline or {}).get("per_class") or {}
+    rows = []
+    for name, values in per_class.items():
+        row = [escape(str(name)), fmt(values.get("n"))]
+        for key in ("precision", "recall", "f1"):
+            cell = fmt(values.get(key), 3)
+            if name in other:
+                cell += f' <span class="base">/ {fmt(other[name].get(key), 3)}</span>'
+            row.append(cell)
+        rows.append(row)
+    return table(["Class", "test objects", "precision (purity)", "recall (completeness)", "F1"], rows)
+
+
 def magnitude_table(inputs) -> str:
     """Metrics per r-magnitude bin; baseline values after a slash where evaluated."""
     bins = inputs.metrics.get("by_r_mag") or []
@@ -103,7 +123,8 @@ def describe_source(source) -> str:
     if source.get("simulated"):
         text = f"simulated, {source.get('n', '?')} cutouts, seed {source.get('seed', '?')}"
     elif source.get("path"):
-        text = f"{source['path']} ({source.get('n', '?')} cutouts)"
+        text = f"{source['path']} ({source.get('n', '?')} objects"
+        text += f", {source['part']})" if source.get("part") else ")"
     else:
         text = ", ".join(f"{k}: {v}" for k, v in source.items())
     return escape(text)
@@ -130,7 +151,7 @@ def config_table(inputs) -> str:
         ("Pixel scale (arcsec/pixel)", contract.get("pixel_scale_arcsec")),
         ("Pixel units", contract.get("units")),
         ("Survey", contract.get("survey")),
-        ("Training / validation cutouts", f"{config.get('n_train', '?')} / {config.get('n_validation', '?')}"),
+        ("Training / validation examples", f"{config.get('n_train', '?')} / {config.get('n_validation', '?')}"),
         ("Epochs run / configured", f"{epochs_run if history else '?'} / {train.get('epochs', '?')}"),
         ("Batch size", train.get("batch_size")),
         ("Peak learning rate", train.get("learning_rate")),

@@ -37,6 +37,15 @@ class Task:
     baseline_name: str = "classical baseline"
     paper: dict = {}
 
+    def __init__(self, **options):
+        if options:
+            raise DeepskyError(f"task {self.name!r} takes no options; received {', '.join(options)}")
+
+    @property
+    def options(self) -> dict:
+        """The settings this task was created with, as ``tasks.get(name, **options)`` takes them."""
+        return {}
+
     # -- data ----------------------------------------------------------------------
     def training_data(self, path=None, n=None, seed=0, progress=None, on_stage=None) -> tuple[Dataset, dict]:
         """The labelled data to train on and a record of where it came from (override)."""
@@ -87,6 +96,16 @@ class ImageClassificationTask(Task):
     input_pixels: int | None = None  # the centre the network sees; None: the whole cutout
     augment = True  # a cutout's class does not change with rotations and flips
     baseline_name = BASELINE_NAME
+    default_survey = "sdss"
+
+    def __init__(self, survey: str | None = None):
+        from deepsky.simulate.surveys import get_survey
+
+        self.survey = get_survey(survey or self.default_survey).name  # unknown names fail here
+
+    @property
+    def options(self):
+        return {"survey": self.survey} if self.survey != self.default_survey else {}
 
     # -- data ----------------------------------------------------------------------
     def simulate(self, n: int, seed: int, progress: Callable[[int], None] | None = None) -> Dataset:

@@ -31,10 +31,15 @@ def describe() -> dict[str, str]:
     return {name: _REGISTRY[name].description for name in sorted(_REGISTRY)}
 
 
-def get(name: str):
-    """The task ``name`` (an instance), e.g. ``get("star-galaxy")``."""
+def get(name: str, **options):
+    """The task ``name`` (an instance), e.g. ``get("star-galaxy", survey="cfhtls")``.
+
+    ``options`` are the task's own settings (``survey`` for simulated cutout
+    tasks); a run directory records them, so its task comes back the same.
+    """
     _load_builtin_tasks()
     try:
-        return _REGISTRY[name]()
+        cls = _REGISTRY[name]
     except KeyError:
         raise DeepskyError(f"unknown task {name!r}; known tasks: {', '.join(sorted(_REGISTRY))}") from None
+    return cls(**{k: v for k, v in options.items() if v is not None})

@@ -31,12 +31,15 @@ class StarGalaxy(ImageClassificationTask):
     def simulate(self, n, seed, progress=None):
         from deepsky.simulate.stargalaxy import make_star_galaxy
 
-        return make_star_galaxy(n=n, seed=seed, progress=progress)
+        return make_star_galaxy(n=n, seed=seed, survey=self.survey, progress=progress)
 
     def real_data(self):
         """Kim & Brunner's 20 real SDSS cutouts, where the shared data folder is present."""
         from deepsky.data.sdss import load_sdss_cutouts
         from deepsky.paths import shared_data_dir
+
+        if self.survey != "sdss":
+            return None  # SDSS cutouts would test another survey than the one trained on
 
         folder = shared_data_dir("sdss_stargalaxy_cutouts")
         return load_sdss_cutouts(folder) if folder is not None else None

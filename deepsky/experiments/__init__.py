@@ -1,0 +1,43 @@
+"""Measured demonstrations of the lecture's fundamentals, one command each.
+
+``deepsky experiment optimizers|dropout|batchnorm`` trains the deep
+feed-forward network of the ``sdss-photometry`` task once per variant on the
+same split of the real SDSS catalogue and plots the learning curves side by
+side; ``deepsky experiment transfer`` measures transfer learning against the
+number of frozen layers. Each writes ``experiment.json``, ``figures/`` and
+``report.html`` into its output folder.
+"""
+
+from __future__ import annotations
+
+EXPERIMENTS = {
+    "optimizers": "the lecture's optimizer table as a measurement: SGD, Nesterov momentum, Adagrad, Adadelta, RMSprop, Adam",
+    "dropout": "a wide network with and without dropout (Srivastava et al. 2014)",
+    "batchnorm": "a sigmoid network with and without batch normalisation (Ioffe & Szegedy 2015, the lecture's figure)",
+    "transfer": "fine-tuning an SDSS-trained star-galaxy network on a few CFHTLS-like cutouts, against frozen layers",
+}
+
+
+def run_experiment(kind: str, out, **options):
+    """Run experiment ``kind`` into the folder ``out``; return the path of its report.
+
+    Parameters
+    ----------
+    kind : str
+        One of :data:`EXPERIMENTS`.
+    out : path
+        Output folder (created; must not hold another experiment).
+    **options
+        Passed to the experiment (``data``, ``epochs``, ``seed``, ``n``, ...).
+    """
+    from deepsky.errors import DeepskyError
+
+    if kind not in EXPERIMENTS:
+        raise DeepskyError(f"unknown experiment {kind!r}; known experiments: {', '.join(EXPERIMENTS)}")
+    if kind == "transfer":
+        from deepsky.experiments.transfer import run_transfer
+
+        return run_transfer(out, **options)
+    from deepsky.experiments.fundamentals import run_fundamentals
+
+    return run_fundamentals(kind, out, **options)
