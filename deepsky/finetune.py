@@ -62,8 +62,8 @@ def freeze_layers(model, k: int) -> list[str]:
     layers that hold weights.
     """
     learners = weight_layers(model)
-    if not 0 <= k <= len(learners):
-        raise DeepskyError(f"--freeze must lie between 0 and {len(learners)} (the model's weight layers: "
+    if not 0 <= k < len(learners):  # at least the output layer must learn
+        raise DeepskyError(f"--freeze must lie between 0 and {len(learners) - 1} (the model's weight layers: "
                            f"{', '.join(layer.name for layer in learners)}); received {k}")
     if k == 0:
         return []
