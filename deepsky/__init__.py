@@ -4,8 +4,8 @@ Importing deepsky is cheap: no backend, simulator or Dask is loaded until it
 is used.
 
 >>> import deepsky
->>> deepsky.tasks.names()[:1]
-['star-galaxy']
+>>> "star-galaxy" in deepsky.tasks.names()
+True
 """
 
 from deepsky import models, tasks

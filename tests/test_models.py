@@ -40,3 +40,13 @@ def test_kim_brunner_initial_weights_are_orthogonal_with_paper_biases():
     np.testing.assert_allclose(model.get_layer("fc1").bias.numpy(), 0.01)
     kernel = model.get_layer("fc2").kernel.numpy()
     np.testing.assert_allclose(kernel.T @ kernel, np.eye(2048), atol=1e-4)
+
+
+def test_every_registered_model_has_one_step_training_tests_on_torch_and_jax():
+    # The one-step tests live beside each family (classic, zoo, fundamentals, backends);
+    # a model added to the registry without joining one of their lists fails here.
+    from test_classic_models import ALIASES, CLASSIC
+    from test_zoo import ZOO
+
+    covered = set(CLASSIC) | set(ALIASES) | set(ZOO) | {"perceptron", "mlp", "kim-brunner"}
+    assert set(models.names()) <= covered, sorted(set(models.names()) - covered)

@@ -23,7 +23,7 @@ def variants(kind: str) -> list[dict]:
         from deepsky import optimizers
 
         # each at its customary learning rate, held constant: the table compares the methods, not schedules
-        return [{"label": name, "optimizer": name, "learning_rate": float(optimizers.create(name).learning_rate),
+        return [{"label": name, "optimizer": name, "learning_rate": float(f"{float(optimizers.create(name).learning_rate):.6g}"),
                  "model_options": {}} for name in optimizers.LECTURE_OPTIMIZERS]
     if kind == "dropout":
         # wide enough to over-fit 7,000 rows, so that dropout has something to prevent

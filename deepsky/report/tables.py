@@ -12,6 +12,7 @@ SUMMARY_ROWS = [
     ("roc_auc", "ROC AUC"),
     ("accuracy", "Accuracy"),
     ("macro_f1", "Macro-averaged F1"),
+    ("galaxy_vs_point_source_accuracy", "Galaxy vs point source (star or quasar) accuracy"),
     ("log_loss", "Log loss"),
     ("mse", "Mean squared error of the probability"),
     ("purity_galaxy", "Galaxy purity"),
