@@ -69,11 +69,43 @@ CFHTLS = Survey(
     sky_mag_per_arcsec2=(22.7, 22.0, 21.2, 20.5, 19.5),
 )
 
-SURVEYS = {s.name: s for s in (SDSS, CFHTLS)}
+# Euclid VIS: one broad band (550-900 nm) at 0.1 arcsec/pixel with a diffraction-limited
+# PSF of about 0.17 arcsec FWHM. Sky noise per pixel from the Wide Survey's 24.5 AB 10-sigma
+# depth for a 0.3 arcsec galaxy (Euclid Collaboration: Scaramella et al. 2022, A&A 662, A112);
+# zodiacal sky at high ecliptic latitude.
+EUCLID_VIS = Survey(
+    name="euclid",
+    bands=("VIS",),
+    pixel_scale_arcsec=0.1,
+    cutout_pixels=64,
+    psf_fwhm_arcsec_range=(0.16, 0.18),
+    psf_fwhm_band_ratio=(1.0,),
+    sky_noise_nmgy=(0.0030,),
+    sky_mag_per_arcsec2=(22.2,),
+    reference_band="VIS",
+)
+
+# HST WFC3/IR F160W (H band) as in CANDELS-wide mosaics drizzled to 0.06 arcsec/pixel, PSF
+# about 0.18 arcsec FWHM; sky noise per pixel from the 5-sigma point-source depth H = 27.0 in
+# a 0.17 arcsec radius aperture (Grogin et al. 2011; Koekemoer et al. 2011), the data of
+# Tuccillo et al.'s structural-parameter networks.
+HST_CANDELS_H = Survey(
+    name="hst-candels",
+    bands=("H",),
+    pixel_scale_arcsec=0.06,
+    cutout_pixels=64,
+    psf_fwhm_arcsec_range=(0.17, 0.19),
+    psf_fwhm_band_ratio=(1.0,),
+    sky_noise_nmgy=(0.00063,),
+    sky_mag_per_arcsec2=(22.4,),
+    reference_band="H",
+)
+
+SURVEYS = {s.name: s for s in (SDSS, CFHTLS, EUCLID_VIS, HST_CANDELS_H)}
 
 
 def get_survey(name: str) -> Survey:
-    """Survey preset by name (``sdss``, ``cfhtls``)."""
+    """Survey preset by name (``sdss``, ``cfhtls``, ``euclid``, ``hst-candels``)."""
     try:
         return SURVEYS[name.lower()]
     except KeyError:

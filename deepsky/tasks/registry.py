@@ -15,8 +15,19 @@ def register_task(cls):
     return cls
 
 
+_NOT_TASK_MODULES = {"registry", "base", "tabular"}
+
+
 def _load_builtin_tasks() -> None:
-    from deepsky.tasks import sdss_photometry, star_galaxy  # noqa: F401
+    """Import every task module of ``deepsky.tasks``: a new task is a new module and nothing else."""
+    import importlib
+    import pkgutil
+
+    import deepsky.tasks as package
+
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.name not in _NOT_TASK_MODULES and not info.name.startswith("_"):
+            importlib.import_module(f"deepsky.tasks.{info.name}")
 
 
 def names() -> list[str]:
