@@ -99,6 +99,7 @@ def train(
     precision: str = typer.Option("auto", help="auto, bf16 or fp32."),
     augment: Optional[bool] = typer.Option(None, help="Random rotations and flips (default: on for cutout tasks)."),
     survey: Optional[str] = typer.Option(None, help="Survey preset of simulated cutouts (sdss, cfhtls...; default: the task's)."),
+    class_weight: Optional[str] = typer.Option(None, help="none, or balanced: rare classes weigh in as much as common ones (default: the task's)."),
     resume: bool = typer.Option(
         False, "--resume", help="Continue an interrupted run from its last epoch, with its stored settings (--epochs may extend it)."
     ),
@@ -114,7 +115,7 @@ def train(
         config = TrainConfig(epochs=epochs) if epochs else None
     else:
         config = default_config(spec, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                                precision=precision, augment=augment, seed=seed)
+                                precision=precision, augment=augment, seed=seed, class_weight=class_weight)
     run = _train_with_progress(output, n or (spec.default_train_size if spec else None), task=task, data=data,
                                model_name=model, config=config, n=n, resume=resume,
                                task_options=spec.options if spec else None)

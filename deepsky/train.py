@@ -36,6 +36,7 @@ class TrainConfig:
     augment: bool = True  # the 8 rotations and flips of the square (Kim & Brunner)
     seed: int = 0
     optimizer: str = "adamw"  # or a name from deepsky.optimizers (sgd, nesterov, adagrad, ...)
+    class_weight: str = "none"  # or "balanced": each class weighs in inversely to its frequency
     schedule: str = "warmup-cosine"  # or "constant"
 
     def resolved_precision(self) -> str:
@@ -59,6 +60,20 @@ def dihedral(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         block = np.rot90(images[sel], k % 4, axes=(1, 2))
         out[sel] = block[:, :, ::-1] if k >= 4 else block
     return out
+
+
+def class_weights(config: TrainConfig, labels: np.ndarray, n_classes: int) -> np.ndarray | None:
+    """Per-class loss weights: None, or ``n / (classes * count)`` for ``class_weight="balanced"``.
+
+    >>> class_weights(TrainConfig(class_weight="balanced"), np.array([0, 0, 0, 1]), 2).tolist()
+    [0.6666666666666666, 2.0]
+    """
+    if config.class_weight == "none":
+        return None
+    if config.class_weight != "balanced":
+        raise DeepskyError(f"class_weight must be none or balanced; received {config.class_weight!r}")
+    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=n_classes).astype(float)
+    return np.where(counts > 0, len(labels) / (n_classes * np.maximum(counts, 1)), 0.0)
 
 
 def learning_rate_at(config: TrainConfig, step: int, steps_per_epoch: int) -> float:
@@ -248,6 +263,8 @@ def _fit_torch(model, x_train, y_train, x_val, y_val, config, checkpoint, state,
     history = state["history"]
     steps = math.ceil(len(x_train) / config.batch_size)
     labels = torch.from_numpy(np.asarray(y_train, dtype=np.int64))
+    weights = class_weights(config, y_train, model.output_shape[-1])
+    weights = None if weights is None else torch.tensor(weights, dtype=torch.float32)
     for epoch in range(state["epoch"], config.epochs):
         start = time.perf_counter()
         order, rng = _epoch_order(config, epoch, len(x_train))
@@ -263,7 +280,7 @@ def _fit_torch(model, x_train, y_train, x_val, y_val, config, checkpoint, state,
             target = labels[index]
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                 logits = chain(to_torch(batch), training=True, logits=True)
-            loss = F.cross_entropy(logits.float(), target)
+            loss = F.cross_entropy(logits.float(), target, weight=weights)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -314,6 +331,8 @@ def _fit_keras(model, x_train, y_train, x_val, y_val, config, checkpoint, state,
         optimizer = optimizers.create(config.optimizer, learning_rate=schedule)
     model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     history = state["history"]
+    weights = class_weights(config, y_train, model.output_shape[-1])
+    weights = None if weights is None else dict(enumerate(weights.tolist()))
     for epoch in range(state["epoch"], config.epochs):
         start = time.perf_counter()
         order, rng = _epoch_order(config, epoch, len(x_train))
@@ -321,7 +340,7 @@ def _fit_keras(model, x_train, y_train, x_val, y_val, config, checkpoint, state,
         for b in range(steps):
             index = np.sort(order[b * config.batch_size : (b + 1) * config.batch_size])
             batch = dihedral(x_train[index], rng) if config.augment else x_train[index]
-            loss, accuracy = model.train_on_batch(batch, y_train[index])
+            loss, accuracy = model.train_on_batch(batch, y_train[index], class_weight=weights)
             total_loss += float(loss) * len(index)
             total_acc += float(accuracy) * len(index)
             if on_batch:
@@ -484,7 +503,8 @@ def _save_baseline_features(task, path: Path, train) -> None:
 def default_config(task, **overrides) -> TrainConfig:
     """The task's training defaults (epochs, batch size, learning rate, augmentation)."""
     settings = dict(epochs=task.default_epochs, batch_size=task.default_batch_size,
-                    learning_rate=task.default_learning_rate, augment=task.augment)
+                    learning_rate=task.default_learning_rate, augment=task.augment,
+                    class_weight=task.default_class_weight)
     settings.update({k: v for k, v in overrides.items() if v is not None})
     return TrainConfig(**settings)
 

@@ -40,3 +40,25 @@ def test_training_through_the_fast_path_updates_the_keras_variables():
     before = model.get_layer("conv1").kernel.numpy().copy()
     fit(model, data.images[:48], data.labels[:48], data.images[48:], data.labels[48:], TrainConfig(epochs=1))
     assert not np.allclose(model.get_layer("conv1").kernel.numpy(), before)
+
+
+def test_balanced_class_weights_pull_a_minority_class_up():
+    # 90% of one class: unweighted training predicts it everywhere; balanced weights must not
+    import keras
+
+    from deepsky import models
+    from deepsky.train import TrainConfig, fit
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(600, 4)).astype("float32")
+    y = (rng.random(600) < 0.1).astype(np.int64)
+    x[y == 1] += 0.8  # a weak signal: the minority overlaps the majority
+    recalls = {}
+    for weighting in ("none", "balanced"):
+        keras.utils.set_random_seed(0)
+        model = models.create("mlp", input_shape=(4,), num_classes=2, hidden=(16,))
+        fit(model, x, y, x[:50], y[:50], TrainConfig(epochs=8, batch_size=32, augment=False, learning_rate=1e-2,
+                                                      class_weight=weighting, precision="fp32"))
+        predicted = np.asarray(model.predict_on_batch(x)).argmax(1)
+        recalls[weighting] = (predicted[y == 1] == 1).mean()
+    assert recalls["balanced"] > recalls["none"] + 0.3, recalls

@@ -33,6 +33,7 @@ class Task:
     default_batch_size: int = 64
     default_learning_rate: float = 5e-4
     augment: bool = False  # whether random rotations and flips of the input keep its class
+    default_class_weight: str = "none"  # "balanced" for strongly imbalanced classes
     validation_fraction: float = 0.1
     baseline_name: str = "classical baseline"
     paper: dict = {}
