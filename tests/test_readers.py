@@ -387,3 +387,15 @@ def test_corrupt_catalogue(tmp_path):
     path.write_bytes(b"SIMPLE  = nonsense" * 100)
     with raises_naming(path):
         read_catalog(path)
+
+
+def test_dataset_round_trips_text_columns(tmp_path):
+    # Galaxy Zoo's 18-digit SDSS objIDs are kept as text: exact, and readable by any HDF5 tool
+    from deepsky.data.store import Dataset
+
+    ids = np.array(["587722981741363294", "587722981742084216"])
+    data = Dataset(images=np.zeros((2, 4, 4, 1), np.float32), labels=np.array([0, 1]),
+                   objects={"objid": ids, "mag": np.array([17.0, 16.5])})
+    back = Dataset.load(data.save(tmp_path / "d.h5"))
+    assert back.objects["objid"].tolist() == ids.tolist() and back.objects["objid"].dtype.kind == "U"
+    np.testing.assert_array_equal(back.objects["mag"], [17.0, 16.5])

@@ -57,7 +57,11 @@ class Dataset:
                     f.create_dataset("labels", data=self.labels)
                 group = f.create_group("objects")
                 for name, column in self.objects.items():
-                    group.create_dataset(name, data=column)
+                    column = np.asarray(column)
+                    if column.dtype.kind == "U":  # HDF5 has no numpy unicode type: UTF-8 strings
+                        group.create_dataset(name, data=column.astype(object), dtype=h5py.string_dtype())
+                    else:
+                        group.create_dataset(name, data=column)
                 f.attrs["deepsky"] = json.dumps({**self.meta, "format_version": FORMAT_VERSION})
             os.replace(tmp, path)
         finally:
@@ -78,7 +82,7 @@ class Dataset:
                     raise DeepskyError(f"{path}: no 'images' dataset; is this a deepsky dataset?")
                 images = np.asarray(f["images"][...], dtype=np.float32)
                 labels = f["labels"][...] if "labels" in f else None
-                objects = {k: v[...] for k, v in f["objects"].items()} if "objects" in f else {}
+                objects = {k: _column(v) for k, v in f["objects"].items()} if "objects" in f else {}
                 meta = json.loads(f.attrs["deepsky"]) if "deepsky" in f.attrs else {}
         except DeepskyError:
             raise
@@ -89,6 +93,13 @@ class Dataset:
                 f"{path}: images have shape {images.shape}; expected (N, height, width, bands)"
             )
         return cls(images=images, labels=labels, objects=objects, meta=meta)
+
+
+def _column(dataset) -> np.ndarray:
+    """A stored column; UTF-8 string columns come back as numpy str arrays."""
+    if dataset.dtype.kind == "O":
+        return dataset.asstr()[...].astype(str)
+    return dataset[...]
 
 
 def _chunks(shape):
