@@ -245,7 +245,7 @@ def evaluate(
 
 
 def _print_metrics(metrics: dict) -> None:
-    keys = [k for k in ("roc_auc", "accuracy", "macro_f1", "galaxy_vs_point_source_accuracy", "purity_galaxy",
+    keys = [k for k in ("roc_auc", "accuracy", "macro_f1", "galaxy_vs_point_source_accuracy", "elliptical_vs_spiral_accuracy", "purity_galaxy",
                         "completeness_galaxy", "purity_star", "completeness_star") if metrics.get(k) is not None]
     print("held-out " + ", ".join(f"{k} {metrics[k]:.4f}" for k in keys) + f" (n={metrics.get('n')})")
 

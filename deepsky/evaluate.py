@@ -28,7 +28,8 @@ def evaluate_run(run_dir, data=None, n: int | None = None, on_stage=None, on_sim
     test, source, held_out = task.test_data(config, data, n, progress=on_simulate, on_stage=stage)
     task.check_inputs(config["contract"], test.images, str(data or "test data"))
     stage(f"predicting {len(test)} held-out objects")
-    probabilities = predict_array(model, test.images, progress=on_predict)
+    probabilities = predict_array(model, test.images, progress=on_predict,
+                                  dihedral_average=task.predict_dihedral_average)
     metrics = task.metrics(test.labels, probabilities, test.objects)
     baseline_probabilities = None
     if (run.path / "baseline_features.h5").exists():
@@ -64,6 +65,8 @@ def _write_evaluation(path: Path, test, probabilities: np.ndarray, baseline_prob
     """Labels, probabilities, per-object columns and a few cutouts for the report's gallery."""
     import h5py
 
+    from deepsky.data.store import write_column
+
     labels = test.labels
     tmp = path.with_name(f".{path.name}.part")
     with h5py.File(tmp, "w") as f:
@@ -71,8 +74,9 @@ def _write_evaluation(path: Path, test, probabilities: np.ndarray, baseline_prob
         f["probabilities"] = probabilities
         if baseline_probabilities is not None:
             f["baseline_probabilities"] = baseline_probabilities
+        objects = f.create_group("objects")
         for name, column in test.objects.items():
-            f[f"objects/{name}"] = column
+            write_column(objects, name, column)
         if test.images.ndim == 4:  # cutouts: keep a few for the report's galleries
             _write_gallery(f, test, probabilities)
     os.replace(tmp, path)

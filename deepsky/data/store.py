@@ -57,11 +57,7 @@ class Dataset:
                     f.create_dataset("labels", data=self.labels)
                 group = f.create_group("objects")
                 for name, column in self.objects.items():
-                    column = np.asarray(column)
-                    if column.dtype.kind == "U":  # HDF5 has no numpy unicode type: UTF-8 strings
-                        group.create_dataset(name, data=column.astype(object), dtype=h5py.string_dtype())
-                    else:
-                        group.create_dataset(name, data=column)
+                    write_column(group, name, column)
                 f.attrs["deepsky"] = json.dumps({**self.meta, "format_version": FORMAT_VERSION})
             os.replace(tmp, path)
         finally:
@@ -82,7 +78,7 @@ class Dataset:
                     raise DeepskyError(f"{path}: no 'images' dataset; is this a deepsky dataset?")
                 images = np.asarray(f["images"][...], dtype=np.float32)
                 labels = f["labels"][...] if "labels" in f else None
-                objects = {k: _column(v) for k, v in f["objects"].items()} if "objects" in f else {}
+                objects = {k: read_column(v) for k, v in f["objects"].items()} if "objects" in f else {}
                 meta = json.loads(f.attrs["deepsky"]) if "deepsky" in f.attrs else {}
         except DeepskyError:
             raise
@@ -95,7 +91,18 @@ class Dataset:
         return cls(images=images, labels=labels, objects=objects, meta=meta)
 
 
-def _column(dataset) -> np.ndarray:
+def write_column(group, name: str, column) -> None:
+    """Store one per-object column; numpy text becomes UTF-8 strings (HDF5 has no unicode type)."""
+    import h5py
+
+    column = np.asarray(column)
+    if column.dtype.kind == "U":
+        group.create_dataset(name, data=column.astype(object), dtype=h5py.string_dtype())
+    else:
+        group.create_dataset(name, data=column)
+
+
+def read_column(dataset) -> np.ndarray:
     """A stored column; UTF-8 string columns come back as numpy str arrays."""
     if dataset.dtype.kind == "O":
         return dataset.asstr()[...].astype(str)

@@ -158,7 +158,9 @@ def _read_evaluation(path: Path, inputs: ReportInputs) -> None:
                 scores = scores[:, 1] if scores.ndim == 2 and scores.shape[1] == 2 else scores
                 inputs.baseline_scores = scores if scores.shape == inputs.labels.shape else None
             if "objects" in f:
-                inputs.objects = {name: np.asarray(column[...]) for name, column in f["objects"].items()}
+                from deepsky.data.store import read_column
+
+                inputs.objects = {name: read_column(column) for name, column in f["objects"].items()}
             if "gallery" in f:
                 inputs.gallery = {name: np.asarray(item[...]) for name, item in f["gallery"].items()}
     except OSError as exc:

@@ -13,6 +13,7 @@ SUMMARY_ROWS = [
     ("accuracy", "Accuracy"),
     ("macro_f1", "Macro-averaged F1"),
     ("galaxy_vs_point_source_accuracy", "Galaxy vs point source (star or quasar) accuracy"),
+    ("elliptical_vs_spiral_accuracy", "Elliptical vs spiral (spirals and edge-on) accuracy"),
     ("log_loss", "Log loss"),
     ("mse", "Mean squared error of the probability"),
     ("purity_galaxy", "Galaxy purity"),

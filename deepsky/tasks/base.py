@@ -34,6 +34,7 @@ class Task:
     default_learning_rate: float = 5e-4
     augment: bool = False  # whether random rotations and flips of the input keep its class
     default_class_weight: str = "none"  # "balanced" for strongly imbalanced classes
+    predict_dihedral_average: bool = False  # average predictions over the 8 rotations and flips
     validation_fraction: float = 0.1
     baseline_name: str = "classical baseline"
     paper: dict = {}
