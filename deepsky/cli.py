@@ -99,7 +99,7 @@ def train(
     precision: str = typer.Option("auto", help="auto, bf16 or fp32."),
     augment: Optional[bool] = typer.Option(None, help="Random rotations and flips (default: on for cutout tasks)."),
     survey: Optional[str] = typer.Option(None, help="Survey preset of simulated cutouts (sdss, cfhtls...; default: the task's)."),
-    class_weight: Optional[str] = typer.Option(None, help="none, or balanced: rare classes weigh in as much as common ones (default: the task's)."),
+    class_weight: Optional[str] = typer.Option(None, help="none; balanced (rare classes weigh in as much as common ones); sqrt (halfway) (default: the task's)."),
     resume: bool = typer.Option(
         False, "--resume", help="Continue an interrupted run from its last epoch, with its stored settings (--epochs may extend it)."
     ),
