@@ -64,7 +64,7 @@ def test_galaxy_zoo_train_evaluate_predict_through_the_cli(tmp_path):
     run_cli("train", "galaxy-morphology", "--data", folder, "--n", 300, "--epochs", 1, "-o", out)
     config = json.loads((out / "config.json").read_text())
     assert config["contract"]["classes"] == ["elliptical", "spiral", "edge-on", "merger"]
-    assert config["train"]["class_weight"] == "balanced" and config["n_train"] + config["n_validation"] == 300
+    assert config["train"]["class_weight"] == "sqrt" and config["n_train"] + config["n_validation"] == 300
     run_cli("evaluate", out)
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["held_out"] and metrics["test_data"]["part"] == "held-out test images"
