@@ -19,7 +19,7 @@ _LAYOUT = [(32, 6), None, (64, 5), None, (128, 3), (128, 3), None]
 
 
 @register_model("dieleman", "Dieleman et al. (2015) Galaxy Zoo ConvNet: 4 conv, 2x FC 2048, softmax")
-def dieleman(input_shape=(64, 64, 3), num_classes=4, dropout=0.5, name="dieleman"):
+def dieleman(input_shape=(96, 96, 3), num_classes=4, dropout=0.5, name="dieleman"):
     """Build the Dieleman et al. network.
 
     Parameters

@@ -24,7 +24,10 @@ from deepsky.errors import DeepskyError
 from deepsky.tasks.base import ImageClassificationTask
 from deepsky.tasks.registry import register_task
 
-IMAGE_SIZE = 64  # pixels after the centre crop and area-average downsampling
+# pixels after the centre crop and area-average downsampling; measured on the held-out images
+# (50 epochs, sqrt weights): 64 px 0.840 accuracy / 0.707 macro-F1 / 0.871 elliptical vs spiral,
+# 96 px 0.855 / 0.717 / 0.891 (4x the training time: about 10 min on 2 cores)
+IMAGE_SIZE = 96
 TEST_FRACTION = 0.2
 
 
@@ -36,10 +39,11 @@ class GalaxyMorphology(ImageClassificationTask):
     default_model = "dieleman"
     default_train_size = 8000
     default_test_size = 2000
-    default_epochs = 30
+    default_epochs = 50
     default_learning_rate = 1e-3
     # measured on the held-out Galaxy Zoo images (30 epochs): none 0.848 accuracy / 0.58 macro-F1
-    # (mergers never found), balanced 0.718 / 0.59, sqrt 0.815 / 0.64 with merger recall 0.32
+    # (mergers never found), balanced 0.718 / 0.59, sqrt 0.815 / 0.64 with merger recall 0.32;
+    # sqrt for 50 epochs: 0.840 / 0.71, merger recall 0.47
     default_class_weight = "sqrt"
     paper = {
         "citation": "Dieleman, Willett & Dambre 2015, MNRAS 450, 1441 (Galaxy Zoo 2 Kaggle challenge); "
@@ -85,7 +89,7 @@ class GalaxyMorphology(ImageClassificationTask):
 
         if on_stage:
             on_stage(f"reading Galaxy Zoo images from {folder}")
-        data = load_galaxy_zoo(folder, size=IMAGE_SIZE, classes="merged", progress=progress)
+        data = load_galaxy_zoo(folder, size=self.image_pixels, classes="merged", progress=progress)
         if list(data.meta["classes"]) != list(self.classes):
             raise DeepskyError(f"{folder}: classes {data.meta['classes']} do not match {list(self.classes)}")
         return data
@@ -131,6 +135,17 @@ class GalaxyMorphology(ImageClassificationTask):
         return super().preprocessing(images)
 
     predict_dihedral_average = True  # a galaxy's class does not depend on its orientation
+
+    def __init__(self, survey: str | None = None, image_pixels: int | None = None):
+        super().__init__(survey)
+        self.image_pixels = int(image_pixels or IMAGE_SIZE)
+
+    @property
+    def options(self):
+        out = super().options
+        if self.image_pixels != IMAGE_SIZE:
+            out["image_pixels"] = self.image_pixels
+        return out
 
     # -- evaluation ----------------------------------------------------------------
     def metrics(self, labels, probabilities, objects):
