@@ -28,10 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
+from deepsky.data.readers import FITS_SUFFIXES
 from deepsky.errors import DeepskyError, first_line
 
 PICTURE_SUFFIXES = (".jpg", ".jpeg", ".png")
-FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz")
 SUPPORTED_SUFFIXES = PICTURE_SUFFIXES + FITS_SUFFIXES
 # Most threads used to decode; Pillow and numpy release the GIL while they work.
 _MAX_WORKERS = 8

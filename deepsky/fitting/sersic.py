@@ -25,13 +25,13 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
-import os
 import time
 from typing import Callable
 
 import numpy as np
 
 from deepsky.errors import DeepskyError
+from deepsky.parallel import map_in_processes
 
 NANOMAGGY_ZEROPOINT = 22.5
 EXACT_HALF_WIDTH = 2  # pixels each side of the centre pixel integrated to quadrature precision
@@ -893,23 +893,10 @@ def fit_many(
     ]
     rows: list = [None] * n
 
-    def store(s, block):
+    for s, block in map_in_processes(_fit_chunk, jobs, workers):
         rows[s : s + len(block)] = block
         if progress:
             progress(len(block))
-
-    workers = workers or min(os.cpu_count() or 1, len(jobs))
-    if workers > 1 and len(jobs) > 1:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-        with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=multiprocessing.get_context(method)) as pool:
-            for s, block in pool.map(_fit_chunk, jobs):
-                store(s, block)
-    else:
-        for job in jobs:
-            store(*_fit_chunk(job))
     keys = [k for k in rows[0] if k != "message"]
     out = {k: np.array([r[k] for r in rows]) for k in keys}
     out["seconds_per_galaxy"] = (time.perf_counter() - start) / n

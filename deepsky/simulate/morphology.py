@@ -40,8 +40,6 @@ that the same seed gives the same bytes whatever the number of workers.
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from typing import Callable, Sequence
 
@@ -49,6 +47,7 @@ import numpy as np
 
 from deepsky.data.store import Dataset
 from deepsky.errors import DeepskyError
+from deepsky.parallel import map_in_processes
 from deepsky.simulate.surveys import Survey, get_survey, mag_to_nmgy
 
 SIMULATOR_VERSION = "morphology-1"
@@ -825,28 +824,12 @@ def make_morphology(
     jobs = [
         ({k: v[s : s + CHUNK] for k, v in params.items()}, s, seed, survey, bands, size) for s in range(0, n, CHUNK)
     ]
-    workers = workers or min(os.cpu_count() or 1, len(jobs))
-    workers = min(workers, len(jobs))
-
-    def collect(result):
-        start, block, flux = result
+    # forked workers inherit the GalSim tables warmed above
+    for start, block, flux in map_in_processes(_draw_chunk, jobs, workers):
         images[start : start + len(block)] = block
         band_flux[start : start + len(block)] = flux
         if progress:
             progress(len(block))
-
-    if workers > 1:
-        import multiprocessing
-
-        # fork: the workers inherit GalSim's warm tables and need no `if __name__ == "__main__"`
-        # guard in users' scripts; they touch only GalSim and numpy, never the parent's torch threads.
-        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method)) as pool:
-            for result in pool.map(_draw_chunk, jobs):
-                collect(result)
-    else:
-        for job in jobs:
-            collect(_draw_chunk(job))
 
     objects = {
         "morphology": params["morphology"],

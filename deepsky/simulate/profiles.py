@@ -30,13 +30,13 @@ from __future__ import annotations
 import functools
 import math
 import os
-from concurrent.futures import ProcessPoolExecutor
 from typing import Callable
 
 import numpy as np
 
 from deepsky.data.store import Dataset
 from deepsky.errors import DeepskyError
+from deepsky.parallel import map_in_processes
 from deepsky.simulate.surveys import Survey, get_survey, mag_to_nmgy
 
 SIMULATOR_VERSION = "profiles-1"
@@ -349,27 +349,12 @@ def make_profiles(
     ]
     images = np.empty((n, cutout_pixels, cutout_pixels, 1), np.float32)
 
-    def store(chunk_id, block):
+    # runs of neighbouring (similar-n) chunks per worker task, so each worker builds fewer tables
+    run = max(1, math.ceil(len(jobs) / (4 * (workers or os.cpu_count() or 1))))
+    for chunk_id, block in map_in_processes(_draw_chunk, jobs, workers, chunksize=run):
         images[order[chunk_id * CHUNK : chunk_id * CHUNK + len(block)], :, :, 0] = block
         if progress:
             progress(len(block))
-
-    workers = workers or min(os.cpu_count() or 1, len(jobs))
-    if workers > 1 and len(jobs) > 1:
-        import multiprocessing
-
-        # fork needs no `if __name__ == "__main__"` guard in users' scripts; the workers touch
-        # only GalSim and numpy
-        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-        workers = min(workers, len(jobs))
-        # runs of neighbouring (similar-n) chunks per task, so each worker builds fewer tables
-        run = max(1, math.ceil(len(jobs) / (4 * workers)))
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method)) as pool:
-            for chunk_id, block in pool.map(_draw_chunk, jobs, chunksize=run):
-                store(chunk_id, block)
-    else:
-        for job in jobs:
-            store(*_draw_chunk(job))
     objects = {
         k: params[k]
         for k in (

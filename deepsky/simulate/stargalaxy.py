@@ -9,14 +9,13 @@ noise are at SDSS depth; a quarter of the cutouts have a neighbour.
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ProcessPoolExecutor
 from typing import Callable
 
 import numpy as np
 
 from deepsky.data.store import Dataset
 from deepsky.errors import DeepskyError
+from deepsky.parallel import map_in_processes
 from deepsky.simulate.surveys import Survey, get_survey, mag_to_nmgy
 
 SIMULATOR_VERSION = "stargalaxy-2"
@@ -240,24 +239,10 @@ def make_star_galaxy(
     jobs = [
         ({k: v[s : s + CHUNK] for k, v in params.items()}, s, seed, survey) for s in range(0, n, CHUNK)
     ]
-    workers = workers or min(os.cpu_count() or 1, len(jobs))
-    if workers > 1:
-        import multiprocessing
-
-        # fork needs no `if __name__ == "__main__"` guard in users' scripts; the
-        # workers touch only GalSim and numpy, never the parent's torch threads.
-        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method)) as pool:
-            for start, block in pool.map(_draw_chunk, jobs):
-                images[start : start + len(block)] = block
-                if progress:
-                    progress(len(block))
-    else:
-        for job in jobs:
-            start, block = _draw_chunk(job)
-            images[start : start + len(block)] = block
-            if progress:
-                progress(len(block))
+    for start, block in map_in_processes(_draw_chunk, jobs, workers):
+        images[start : start + len(block)] = block
+        if progress:
+            progress(len(block))
     objects = {
         "r_mag": params["r_mag"],
         "half_light_radius_arcsec": params["half_light_radius_arcsec"],
