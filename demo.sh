@@ -1,10 +1,18 @@
 #!/usr/bin/env bash
-# The demo: simulate SDSS-like cutouts, train Kim & Brunner's ConvNet, evaluate it
-# on a held-out simulated set, and write the report. A few minutes on 2 cores.
+# The demo: simulate a task's data, train its network, evaluate it on held-out data and write
+# the report. ./demo.sh runs star-galaxy (simulated SDSS-like cutouts, Kim & Brunner's ConvNet,
+# a few minutes on 2 cores); ./demo.sh galaxy-profiles the structural-parameter task against the
+# least-squares fit (about 12 minutes); ./demo.sh galaxy-morphology the Galaxy Zoo classifier
+# (needs ../shared/data/galaxyzoo1_sdss, about 12 minutes).
 set -euo pipefail
 cd "$(dirname "$0")"
+task="${1:-star-galaxy}"
 bash scripts/setup.sh torch,sim
-run="runs/demo-$(date +%Y%m%d-%H%M%S)"
-.venv/bin/deepsky train star-galaxy -o "$run"
+run="runs/${task}-$(date +%Y%m%d-%H%M%S)"
+data=()
+if [ "$task" = galaxy-morphology ]; then
+  data=(--data ../shared/data/galaxyzoo1_sdss)
+fi
+.venv/bin/deepsky train "$task" "${data[@]}" -o "$run"
 .venv/bin/deepsky evaluate "$run"
 .venv/bin/deepsky report "$run"

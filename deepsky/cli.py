@@ -237,14 +237,27 @@ def evaluate(
                 bars[name].advance(k)
             return advance
 
+        test_size = n or Run.open(run_dir).task().default_test_size
         metrics = evaluate_run(run_dir, data=data, n=n, on_stage=console.print,
-                               on_simulate=bar("simulating", n or Run.open(run_dir).task().default_test_size),
-                               on_predict=bar("predicting", None))
+                               on_simulate=bar("simulating", test_size), on_predict=bar("predicting", None),
+                               on_fit=bar("fitting", None if data else test_size))
     _print_metrics(metrics)
     print(f"metrics written to {Run(run_dir).metrics_path}")
 
 
 def _print_metrics(metrics: dict) -> None:
+    if "parameters" in metrics:  # regression: scatter per parameter, network / fit
+        fit = (metrics.get("baseline") or {}).get("parameters") or {}
+        for label, result in (("", metrics), (", 8 orientations averaged", metrics.get("views_8"))):
+            if not result:
+                continue
+            parts = [f"{name} {entry.get('scatter', float('nan')):.4f}"
+                     + (f" / {fit[name]['scatter']:.4f}" if fit.get(name, {}).get("scatter") is not None else "")
+                     for name, entry in result["parameters"].items()]
+            speedup = (result.get("comparison") or {}).get("speedup")
+            print(f"held-out scatter (network{label} / fit): " + ", ".join(parts) + f" (n={result.get('n')})"
+                  + (f"; {speedup:,.0f}x faster per galaxy" if speedup else ""))
+        return
     keys = [k for k in ("roc_auc", "accuracy", "macro_f1", "galaxy_vs_point_source_accuracy", "elliptical_vs_spiral_accuracy", "purity_galaxy",
                         "completeness_galaxy", "purity_star", "completeness_star") if metrics.get(k) is not None]
     print("held-out " + ", ".join(f"{k} {metrics[k]:.4f}" for k in keys) + f" (n={metrics.get('n')})")
@@ -262,13 +275,14 @@ def report(run_dir: Path = typer.Argument(..., help="Run directory (evaluated)."
 @app.command()
 def predict(
     run_dir: Path = typer.Argument(..., help="Run directory of a trained model."),
-    inputs: List[Path] = typer.Argument(..., help="Cutout stack (.h5, .npy) or FITS image(s): one multi-extension file or one per band."),
+    inputs: List[Path] = typer.Argument(..., help="Cutout stack (.h5, .npy), FITS image(s) with --catalog, or image files/folders (JPEG, PNG, FITS) for galaxy tasks."),
     output: Path = typer.Option(..., "-o", "--output", help="Table to write: .fits, .csv or .parquet."),
     catalog: Optional[Path] = typer.Option(None, help="Catalogue (CSV or FITS) with id and ra/dec or x/y, for FITS images."),
     units: str = typer.Option("auto", help="Pixel units of a stack: auto, nanomaggies or luptitudes."),
     batch_size: int = typer.Option(256, help="Cutouts per batch."),
+    views: Optional[int] = typer.Option(None, help="galaxy-profiles: average 1, 2, 4 or 8 orientations of each cutout (slower, more precise; default 1)."),
 ):
-    """Predict classes for every object; one row per input object, in input order."""
+    """Predict every object (classes, or parameters with uncertainties); one row per input object, in input order."""
     from deepsky.predict import predict_files
 
     with _progress() as progress:
@@ -280,7 +294,7 @@ def predict(
             bars["p"].advance(k)
 
         summary = predict_files(run_dir, inputs, output, catalog=catalog, units=units, batch_size=batch_size,
-                                on_predict=on_predict)
+                                on_predict=on_predict, views=views)
     print(f"wrote {summary['n']} rows to {output}" + (f" (input units: {summary['units']})" if summary.get("units") else ""))
 
 

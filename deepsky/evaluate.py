@@ -11,12 +11,15 @@ import numpy as np
 GALLERY_SIZE = 16  # cutouts per gallery row kept for the report
 
 
-def evaluate_run(run_dir, data=None, n: int | None = None, on_stage=None, on_simulate=None, on_predict=None) -> dict:
+def evaluate_run(run_dir, data=None, n: int | None = None, on_stage=None, on_simulate=None, on_predict=None,
+                 on_fit=None) -> dict:
     """Evaluate the run in ``run_dir`` on ``data`` (HDF5) or on a fresh simulated test set.
 
     The simulated test set uses a seed the training never saw
-    (:meth:`~deepsky.tasks.base.ImageClassificationTask.test_seed`). Writes
+    (:meth:`~deepsky.tasks.base.ImageTask.test_seed`). Writes
     ``metrics.json`` and ``evaluation.h5`` into the run and returns the metrics.
+    Regression tasks are scored beside their classical fit on the same
+    images (``on_fit`` is called with the number of images fitted).
     """
     from deepsky.predict import predict_array
     from deepsky.runs import Run, write_json
@@ -27,6 +30,12 @@ def evaluate_run(run_dir, data=None, n: int | None = None, on_stage=None, on_sim
     model = run.load_model()
     test, source, held_out = task.test_data(config, data, n, progress=on_simulate, on_stage=stage)
     task.check_inputs(config["contract"], test.images, str(data or "test data"))
+    if task.objective == "gaussian":
+        metrics = _evaluate_regression(run, task, model, test, stage, on_predict, on_fit)
+        metrics.update({"test_data": source, "held_out": bool(held_out), "task": task.name,
+                        "model": config["model"], "paper": task.paper})
+        write_json(run.metrics_path, metrics)
+        return metrics
     stage(f"predicting {len(test)} held-out objects")
     probabilities = predict_array(model, test.images, progress=on_predict,
                                   dihedral_average=task.predict_dihedral_average)
@@ -46,6 +55,59 @@ def evaluate_run(run_dir, data=None, n: int | None = None, on_stage=None, on_sim
     write_json(run.metrics_path, metrics)
     _write_evaluation(run.evaluation_path, test, probabilities, baseline_probabilities)
     return metrics
+
+
+def _evaluate_regression(run, task, model, test, stage, on_predict, on_fit) -> dict:
+    """Network and least-squares fit on the same images: metrics, timings, ``evaluation.h5``."""
+    import time
+
+    from deepsky.predict import predict_array
+
+    contract = run.config["contract"]
+    predict_array(model, test.images[:256], float32_head=True)  # first call: kernels chosen, caches warm
+    stage(f"predicting {len(test)} held-out galaxies")
+    start = time.perf_counter()
+    outputs = task.predict_outputs(model, test.images, progress=on_predict)
+    seconds = (time.perf_counter() - start) / len(test)
+    predicted = task.decode(outputs, test.images, contract)
+    predicted["seconds_per_galaxy"] = seconds
+    metrics = task.metrics(test.objects, predicted)
+    # the same network averaged over the 8 orientations: slower, more precise
+    stage("predicting them again averaged over 8 orientations")
+    start = time.perf_counter()
+    averaged = task.decode(task.predict_outputs(model, test.images, views=8), test.images, contract)
+    averaged["seconds_per_galaxy"] = (time.perf_counter() - start) / len(test)
+    metrics["views_8"] = task.metrics(test.objects, averaged)
+    stage(f"fitting {len(test)} galaxies with the {task.baseline_name}")
+    baseline = task.baseline_predictions(test, progress=on_fit)
+    metrics["baseline"] = {"name": task.baseline_name, **task.metrics(test.objects, baseline)}
+    metrics["comparison"] = task.compare(metrics, metrics["baseline"])
+    metrics["views_8"]["comparison"] = task.compare(metrics["views_8"], metrics["baseline"])
+    _write_regression(run.evaluation_path, test, outputs, predicted, baseline)
+    return metrics
+
+
+def _write_regression(path: Path, test, outputs, predicted: dict, baseline: dict) -> None:
+    import h5py
+
+    from deepsky.data.store import write_column
+
+    tmp = path.with_name(f".{path.name}.part")
+    with h5py.File(tmp, "w") as f:
+        f["labels"] = test.labels
+        f["outputs"] = outputs
+        for group, values in (("predicted", predicted), ("baseline", baseline)):
+            for name, column in values.items():
+                if np.ndim(column) == 1 and len(column) == len(test):
+                    f[f"{group}/{name}"] = np.asarray(column)
+        objects = f.create_group("objects")
+        for name, column in test.objects.items():
+            write_column(objects, name, column)
+        order = np.argsort(np.asarray(test.objects["mag"]))
+        keep = np.sort(order[np.linspace(0, len(order) - 1, min(GALLERY_SIZE, len(order))).astype(int)])
+        f["gallery/index"] = keep
+        f["gallery/images"] = test.images[keep]
+    os.replace(tmp, path)
 
 
 def _baseline_probabilities(task, features_path: Path, inputs: np.ndarray) -> np.ndarray:

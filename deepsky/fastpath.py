@@ -40,7 +40,13 @@ class TorchChain:
     contiguous NCHW, as fast to train).
     """
 
-    def __init__(self, model):
+    def __init__(self, model, float32_head: bool = False):
+        """``float32_head``: run the last dense layer in float32 even under bf16 (regression outputs).
+
+        bf16 keeps 8 significant bits: a standardised magnitude near 2 would be
+        rounded to steps of 0.008, i.e. 0.012 mag, as coarse as a good fit's
+        error; the one small layer in float32 costs nothing measurable.
+        """
         import keras
 
         if keras.backend.backend() != "torch":
@@ -48,6 +54,8 @@ class TorchChain:
         self.model = model
         self.layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
         self._frozen: dict | None = None
+        dense = [layer for layer in self.layers if isinstance(layer, keras.layers.Dense)]
+        self._float32_layer = dense[-1] if float32_head and dense else None
 
     @staticmethod
     def supports(model) -> bool:
@@ -78,20 +86,22 @@ class TorchChain:
     def freeze(self, dtype):
         """Cache inference copies of the weights in ``dtype`` (e.g. ``torch.bfloat16``)."""
         import keras
+        import torch
 
         frozen = {}
         for layer in self.layers:
             if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)):
                 self._frozen = None
                 weight, bias = self._weights(layer)
-                weight = weight.detach().to(dtype)
+                layer_dtype = torch.float32 if layer is self._float32_layer else dtype
+                weight = weight.detach().to(layer_dtype)
                 if weight.ndim == 4:
                     import torch
 
                     weight = weight.contiguous(memory_format=torch.channels_last)
                 else:
                     weight = weight.contiguous()
-                frozen[id(layer)] = (weight, None if bias is None else bias.detach().to(dtype))
+                frozen[id(layer)] = (weight, None if bias is None else bias.detach().to(layer_dtype))
         self._frozen = frozen
         return self
 
@@ -143,7 +153,12 @@ class TorchChain:
                 weight, bias = self._weights(layer)
                 if self._frozen is not None:
                     x = x.to(weight.dtype)
-                x = x @ weight if bias is None else torch.addmm(bias, x, weight)
+                if layer is self._float32_layer:
+                    with torch.autocast("cpu", enabled=False):
+                        x, weight = x.float(), weight.float()
+                        x = x @ weight if bias is None else torch.addmm(bias.float(), x, weight)
+                else:
+                    x = x @ weight if bias is None else torch.addmm(bias, x, weight)
                 x = _activate(layer.activation, x, nchw)
             elif isinstance(layer, keras.layers.Dropout):
                 x = F.dropout(x, layer.rate, training=training)

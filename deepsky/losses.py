@@ -161,6 +161,49 @@ class LogisticLoss(_DeepskyLoss):
         return _mean_last_axis(ops.softplus(-y_true * y_pred)) / _LN2
 
 
+@keras.saving.register_keras_serializable(package="deepsky")
+class GaussianNLL(_DeepskyLoss):
+    """Gaussian negative log-likelihood of regression targets, with predicted uncertainties.
+
+    ``y_pred`` holds K means then K log standard deviations for the K
+    targets in ``y_true``; the loss is ``(y - mu)^2 / (2 sigma^2) + log sigma``
+    (the constant ``log sqrt(2 pi)`` left out), averaged over the targets and
+    the batch. A network trained on it says how sure it is of every value.
+
+    Parameters
+    ----------
+    log_sigma_range : (float, float)
+        ``log sigma`` is clipped to this range, so a badly wrong start cannot
+        overflow the loss.
+    name, reduction, dtype
+        As for :class:`HalfSumSquaredError`.
+
+    >>> import numpy as np
+    >>> round(float(GaussianNLL()(np.array([[1.0]]), np.array([[0.0, 0.0]]))), 4)   # 1/2 + log 1
+    0.5
+    """
+
+    def __init__(self, log_sigma_range=(-9.0, 5.0), name="gaussian_nll", reduction="sum_over_batch_size", dtype=None):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.log_sigma_range = tuple(float(v) for v in log_sigma_range)
+
+    def call(self, y_true, y_pred):
+        y_true = ops.cast(y_true, y_pred.dtype)
+        k = y_true.shape[-1]
+        mean = y_pred[..., :k]
+        log_sigma = ops.clip(y_pred[..., k:], *self.log_sigma_range)
+        return _mean_last_axis(0.5 * ops.square((y_true - mean) * ops.exp(-log_sigma)) + log_sigma)
+
+    def get_config(self):
+        return {**super().get_config(), "log_sigma_range": list(self.log_sigma_range)}
+
+
+def gaussian_mean_squared_error(y_true, y_pred):
+    """Mean squared error of the means of a :class:`GaussianNLL` output (a Keras metric)."""
+    y_true = ops.cast(y_true, y_pred.dtype)
+    return _mean_last_axis(ops.square(y_true - y_pred[..., : y_true.shape[-1]]))
+
+
 def _canonical(name: str) -> str:
     key = str(name).lower().replace("-", "_")
     key = _ALIASES.get(key, key)

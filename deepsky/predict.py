@@ -23,8 +23,9 @@ def predict_array(
     precision: str = "auto",
     progress: Callable[[int], None] | None = None,
     dihedral_average: bool = False,
+    float32_head: bool = False,
 ) -> np.ndarray:
-    """Class probabilities (N, classes) for ``images`` shaped as the model's input.
+    """Class probabilities (N, classes), or any model's outputs, for ``images`` shaped as the model's input.
 
     Parameters
     ----------
@@ -42,7 +43,7 @@ def predict_array(
         for k in range(8):
             view = np.rot90(images, k % 4, axes=(1, 2))
             view = np.ascontiguousarray(view[:, :, ::-1] if k >= 4 else view)
-            total = total + predict_array(model, view, batch_size, precision)
+            total = total + predict_array(model, view, batch_size, precision, float32_head=float32_head)
             if progress:
                 progress(len(images) / 8)
         return (total / 8).astype(np.float32)
@@ -63,7 +64,7 @@ def predict_array(
     if precision == "auto":
         precision = "bf16" if bf16_supported() else "fp32"
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
-    run = TorchChain(model).freeze(dtype) if TorchChain.supports(model) else None
+    run = TorchChain(model, float32_head=float32_head).freeze(dtype) if TorchChain.supports(model) else None
     out = np.zeros((n, model.output_shape[-1]), np.float32)
     with torch.no_grad():
         for start in range(0, n, batch_size):
@@ -87,6 +88,7 @@ def predict_files(
     units: str = "auto",
     batch_size: int = 256,
     on_predict: Callable[[int], None] | None = None,
+    views: int | None = None,
 ) -> dict:
     """Predict every object in ``inputs`` with the run's model and write a table.
 
@@ -97,7 +99,9 @@ def predict_files(
     of magnitudes. The table written (FITS, CSV or Parquet, by extension) has
     one row per object in input order: ``id``, ``p_<class>`` and ``class``;
     where the task can meet unusable rows, a ``flag`` column says why a row
-    has no prediction. Nothing is written on error.
+    has no prediction. Regression tasks write each parameter and its ``_err``
+    instead of probabilities, averaged over ``views`` orientations of each
+    cutout (1, the default, 2, 4 or 8). Nothing is written on error.
     """
     from deepsky.data.tables import table_format, write_table
     from deepsky.runs import Run
@@ -110,12 +114,25 @@ def predict_files(
     if not inputs:
         raise DeepskyError("no input files given")
     task = run.task()
+    if views is not None and task.objective != "gaussian":
+        raise DeepskyError(f"--views averages orientations of regression outputs; task {task.name!r} has none "
+                           "(its classifiers already average rotations where that helps)")
     x, ids, valid, info = task.read_inputs(inputs, contract, catalog=catalog, units=units)
     task.check_inputs(contract, x, str(inputs[0]))
     model = run.load_model()
+    rows = np.arange(len(x)) if valid is None else np.flatnonzero(valid)
+    if task.objective == "gaussian":
+        columns = _regression_columns(task, model, x, ids, rows, contract, batch_size, on_predict, views)
+    else:
+        columns = _classification_columns(task, model, x, ids, valid, info, rows, contract, batch_size, on_predict)
+    write_table(columns, output, meta={"run": str(run.path), "task": task.name, "model": config["model"]})
+    return {"n": len(x), "n_predicted": int(rows.size), "units": info.get("units")}
+
+
+def _classification_columns(task, model, x, ids, valid, info, rows, contract, batch_size, on_predict) -> dict:
+    """``id``, ``p_<class>``, ``class`` (and ``flag`` where rows can be unusable)."""
     classes = contract["classes"]
     probabilities = np.full((len(x), len(classes)), np.nan, np.float32)
-    rows = np.arange(len(x)) if valid is None else np.flatnonzero(valid)
     if rows.size:
         probabilities[rows] = predict_array(model, x[rows], batch_size=batch_size, progress=on_predict,
                                             dihedral_average=task.predict_dihedral_average)
@@ -130,5 +147,18 @@ def predict_files(
         columns["flag"] = np.asarray(info.get("flags", np.where(valid, "", "unusable")))
     else:
         columns["class"] = called
-    write_table(columns, output, meta={"run": str(run.path), "task": task.name, "model": config["model"]})
-    return {"n": len(x), "n_predicted": int(rows.size), "units": info.get("units")}
+    return columns
+
+
+def _regression_columns(task, model, x, ids, rows, contract, batch_size, on_predict, views=None) -> dict:
+    """``id``, then each parameter and its ``_err`` (half the 68% interval)."""
+    outputs = np.full((len(x), task.num_outputs), np.nan, np.float32)
+    if rows.size:
+        outputs[rows] = task.predict_outputs(model, x[rows], views=views or 1, batch_size=batch_size,
+                                             progress=on_predict)
+    values = task.decode(outputs, x, contract)
+    columns = {"id": np.asarray(ids)}
+    for name in contract["parameters"]:
+        columns[name] = values[name]
+        columns[f"{name}_err"] = values[f"{name}_err"]
+    return columns

@@ -48,5 +48,5 @@ def test_every_registered_model_has_one_step_training_tests_on_torch_and_jax():
     from test_classic_models import ALIASES, CLASSIC
     from test_zoo import ZOO
 
-    covered = set(CLASSIC) | set(ALIASES) | set(ZOO) | {"perceptron", "mlp", "kim-brunner", "dieleman"}
+    covered = set(CLASSIC) | set(ALIASES) | set(ZOO) | {"perceptron", "mlp", "kim-brunner", "dieleman", "sersic-cnn"}
     assert set(models.names()) <= covered, sorted(set(models.names()) - covered)

@@ -45,7 +45,8 @@ def write_report(run_dir, on_stage: Callable[[str], None] | None = None) -> Path
     run = inputs.run
     run.figures_dir.mkdir(exist_ok=True)
     drawn = []
-    for spec in FIGURES:
+    objective = inputs.objective
+    for spec in (spec for spec in FIGURES if spec.objective in ("any", objective)):
         stage(f"drawing {spec.heading.lower()}")
         if spec.draw(inputs, run.figures_dir / f"{spec.name}.png"):
             drawn.append(spec)

@@ -12,6 +12,7 @@ from deepsky.report.feature_maps import plot_feature_maps
 from deepsky.report.gallery import plot_gallery
 from deepsky.report.learning import plot_learning_curves
 from deepsky.report.magnitude import plot_purity_completeness
+from deepsky.report.regression import plot_errors_vs_magnitude, plot_predicted_vs_true, plot_uncertainty_calibration
 from deepsky.report.roc import plot_roc
 
 
@@ -23,14 +24,36 @@ class FigureSpec:
     heading: str
     caption: str
     draw: Callable
+    objective: str = "classification"  # the runs it is drawn for: classification, gaussian (regression) or any
 
 
 FIGURES = [
     FigureSpec(
         "learning_curves", "Learning curves",
-        "Training and validation loss, accuracy and validation AUC per epoch: the validation curves should "
+        "Training and validation loss, accuracy and validation AUC per epoch (regression: the Gaussian "
+        "negative log-likelihood and the RMS error of the standardised targets): the validation curves should "
         "flatten, not turn up again (a rising validation loss means over-fitting).",
-        plot_learning_curves,
+        plot_learning_curves, "any",
+    ),
+    FigureSpec(
+        "errors_vs_magnitude", "Bias, scatter and outliers against magnitude",
+        "The paper's comparison: for each parameter the median error, the scatter (1.48 times the median "
+        "absolute deviation) and the fraction of outliers per bin of true magnitude, network solid, least-squares "
+        "fit dashed. Radius and n errors are relative; angles are scored for axis ratios below 0.8.",
+        plot_errors_vs_magnitude, "gaussian",
+    ),
+    FigureSpec(
+        "predicted_vs_true", "Predicted against true values",
+        "Every held-out galaxy; the black line is perfect recovery. The spread at small radii and high n "
+        "comes from faint galaxies that the PSF and noise blur into one another.",
+        plot_predicted_vs_true, "gaussian",
+    ),
+    FigureSpec(
+        "uncertainty_calibration", "Calibration of the uncertainties",
+        "Fraction of true values inside plus or minus k predicted sigmas against the Gaussian expectation: on the "
+        "diagonal the uncertainties can be taken at face value, below it they are too small. The dotted line marks "
+        "the 68% interval. The fit's sigmas come from its Jacobian.",
+        plot_uncertainty_calibration, "gaussian",
     ),
     FigureSpec(
         "confusion", "Confusion matrix",

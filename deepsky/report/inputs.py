@@ -41,6 +41,9 @@ class ReportInputs:
         ``index``, ``images`` (len(index), H, W, bands) raw fluxes in the
         contract's units, and ``worst``, ``examples``,
         ``feature_map_examples`` (test-set indices); missing keys are absent.
+    predicted, baseline_predicted : dict of ndarray
+        Regression runs: each parameter, its ``_lo``/``_hi``/``_err`` per
+        test object, from the network and from the baseline fit.
     """
 
     run: object
@@ -53,6 +56,13 @@ class ReportInputs:
     baseline_probabilities: np.ndarray | None = None
     objects: dict = field(default_factory=dict)
     gallery: dict = field(default_factory=dict)
+    predicted: dict = field(default_factory=dict)
+    baseline_predicted: dict = field(default_factory=dict)
+
+    @property
+    def objective(self) -> str:
+        """``classification`` or ``gaussian`` (regression with uncertainties)."""
+        return "gaussian" if self.predicted else "classification"
 
     @property
     def task(self) -> str:
@@ -141,6 +151,12 @@ def _read_evaluation(path: Path, inputs: ReportInputs) -> None:
 
     try:
         with h5py.File(path, "r") as f:
+            if "predicted" in f:  # a regression run
+                inputs.predicted = {name: np.asarray(item[...]) for name, item in f["predicted"].items()}
+                if "baseline" in f:
+                    inputs.baseline_predicted = {name: np.asarray(item[...]) for name, item in f["baseline"].items()}
+                _read_objects(f, inputs)
+                return
             for required in ("labels", "probabilities"):
                 if required not in f:
                     raise DeepskyError(f"{path}: no '{required}' dataset; rerun deepsky evaluate")
@@ -157,11 +173,15 @@ def _read_evaluation(path: Path, inputs: ReportInputs) -> None:
                 # a (N, 2) table from predict_proba is as good as its positive column
                 scores = scores[:, 1] if scores.ndim == 2 and scores.shape[1] == 2 else scores
                 inputs.baseline_scores = scores if scores.shape == inputs.labels.shape else None
-            if "objects" in f:
-                from deepsky.data.store import read_column
-
-                inputs.objects = {name: read_column(column) for name, column in f["objects"].items()}
-            if "gallery" in f:
-                inputs.gallery = {name: np.asarray(item[...]) for name, item in f["gallery"].items()}
+            _read_objects(f, inputs)
     except OSError as exc:
         raise DeepskyError(f"{path}: not a readable HDF5 file ({exc})") from None
+
+
+def _read_objects(f, inputs: ReportInputs) -> None:
+    from deepsky.data.store import read_column
+
+    if "objects" in f:
+        inputs.objects = {name: read_column(column) for name, column in f["objects"].items()}
+    if "gallery" in f:
+        inputs.gallery = {name: np.asarray(item[...]) for name, item in f["gallery"].items()}

@@ -8,7 +8,8 @@ from deepsky.report.canvas import figure
 
 # (panel title, y label, [(history key, legend label, line style)])
 PANELS = [
-    ("Loss", "cross-entropy", [("loss", "training", "-"), ("val_loss", "validation", "--")]),
+    ("Loss", "cross-entropy (regression: Gaussian NLL)", [("loss", "training", "-"), ("val_loss", "validation", "--")]),
+    ("RMS error", "standardised target units", [("rmse", "training", "-"), ("val_rmse", "validation", "--")]),
     ("Accuracy", "fraction correct", [("accuracy", "training", "-"), ("val_accuracy", "validation", "--")]),
     ("Validation ROC AUC", "AUC", [("val_auc", "validation", "--")]),
 ]

@@ -20,7 +20,7 @@ from deepsky.errors import DeepskyError
 
 
 class Task:
-    """A classification task: data in, the model it trains, metrics out."""
+    """A task: data in, the model it trains, metrics out (classification unless it says otherwise)."""
 
     name: str = ""
     description: str = ""
@@ -38,6 +38,7 @@ class Task:
     validation_fraction: float = 0.1
     baseline_name: str = "classical baseline"
     paper: dict = {}
+    objective: str = "classification"  # or "gaussian": regression with uncertainties (deepsky.train.fit)
 
     def __init__(self, **options):
         if options:
@@ -73,9 +74,16 @@ class Task:
         return {"classes": list(self.classes)}
 
     # -- model ---------------------------------------------------------------------
+    @property
+    def num_outputs(self) -> int:
+        """Width of the network's output layer: one per class."""
+        return len(self.classes)
+
     def build_model(self, model_name: str, train: Dataset, **model_options):
         """The registered model ``model_name`` behind this task's preprocessing (override)."""
         raise NotImplementedError
+
+    augment_targets = None  # regression: callable(targets, choice) giving targets of turned cutouts
 
     # -- classical baseline --------------------------------------------------------
     def baseline_state(self, train: Dataset) -> dict:
@@ -92,8 +100,8 @@ class Task:
         return {"accuracy": float((probabilities.argmax(1) == labels).mean()), "n": int(len(labels))}
 
 
-class ImageClassificationTask(Task):
-    """Base class of tasks that classify multi-band cutouts."""
+class ImageTask(Task):
+    """What tasks on multi-band cutouts share: survey presets, simulated data, input checks, preprocessing."""
 
     input_pixels: int | None = None  # the centre the network sees; None: the whole cutout
     augment = True  # a cutout's class does not change with rotations and flips
@@ -121,25 +129,29 @@ class ImageClassificationTask(Task):
     def training_data(self, path=None, n=None, seed=0, progress=None, on_stage=None):
         """An HDF5 data set from ``path``, or a fresh simulation of ``n`` cutouts."""
         if path is not None:
-            data = Dataset.load(path)
+            data = self.prepare(Dataset.load(path), str(path))
             source = {"path": str(Path(path).resolve()), "n": len(data)}
             return self.check_dataset(data, str(path)), source
         n = n or self.default_train_size
-        data = self.simulate(n, seed, progress=progress)
+        data = self.prepare(self.simulate(n, seed, progress=progress), f"simulated {self.name}")
         return self.check_dataset(data, f"simulated {self.name}"), {"simulated": True, "n": n, "seed": seed}
+
+    def prepare(self, data: Dataset, source: str) -> Dataset:
+        """Derive what training needs from a loaded or simulated set (regression: the targets)."""
+        return data
 
     def test_data(self, config, path=None, n=None, progress=None, on_stage=None):
         """``path`` (HDF5) or a simulation with a seed the training never saw."""
         stage = on_stage or (lambda text: None)
         if path is not None:
             stage(f"reading {path}")
-            test = self.check_dataset(Dataset.load(path), str(path))
+            test = self.check_dataset(self.prepare(Dataset.load(path), str(path)), str(path))
             source = {"path": str(Path(path).resolve()), "n": len(test)}
             return test, source, source["path"] != config["data"].get("path")
         seed = self.test_seed(config["train"]["seed"])
         n = n or self.default_test_size
         stage(f"simulating {n} held-out test cutouts (seed {seed})")
-        test = self.simulate(n, seed, progress=progress)
+        test = self.prepare(self.simulate(n, seed, progress=progress), f"simulated {self.name}")
         return test, {"simulated": True, "n": n, "seed": seed}, seed != config["train"]["seed"]
 
     def check_inputs(self, contract, inputs, source):
@@ -170,13 +182,6 @@ class ImageClassificationTask(Task):
             raise DeepskyError(f"{source}: the data set is empty")
         if data.labels is None:
             raise DeepskyError(f"{source}: the data set has no labels")
-        if data.meta.get("classes") and list(data.meta["classes"]) != list(self.classes):
-            raise DeepskyError(
-                f"{source}: classes {data.meta['classes']} do not match task {self.name!r} ({list(self.classes)})"
-            )
-        bad = np.flatnonzero((data.labels < 0) | (data.labels >= len(self.classes)))
-        if bad.size:
-            raise DeepskyError(f"{source}: labels outside 0..{len(self.classes) - 1} at rows {bad[:10].tolist()}")
         finite = np.isfinite(data.images).all(axis=(1, 2, 3))
         if not finite.all():
             rows = np.flatnonzero(~finite)[:10].tolist()
@@ -187,7 +192,6 @@ class ImageClassificationTask(Task):
         """What a trained model expects of its input, recorded in the run directory."""
         _, height, width, bands = data.images.shape
         return {
-            "classes": list(self.classes),
             "bands": data.meta.get("bands", [f"band{i}" for i in range(bands)]),
             "cutout_pixels": [height, width],
             "pixel_scale_arcsec": data.meta.get("pixel_scale_arcsec"),
@@ -233,7 +237,7 @@ class ImageClassificationTask(Task):
 
         _, height, width, bands = train.images.shape
         side = self.input_pixels or height
-        core = models.create(model_name, input_shape=(side, side, bands), num_classes=len(self.classes),
+        core = models.create(model_name, input_shape=(side, side, bands), num_classes=self.num_outputs,
                              **model_options)
         return with_preprocessing(core, self.preprocessing(train.images), (height, width, bands), name=core.name)
 
@@ -247,6 +251,25 @@ class ImageClassificationTask(Task):
         from deepsky.baselines import cutout_features
 
         return cutout_features(inputs, state["softening"])
+
+
+class ImageClassificationTask(ImageTask):
+    """Base class of tasks that classify multi-band cutouts."""
+
+    def check_dataset(self, data: Dataset, source: str) -> Dataset:
+        """Refuse data this task cannot use, with a message naming ``source``."""
+        data = super().check_dataset(data, source)
+        if data.meta.get("classes") and list(data.meta["classes"]) != list(self.classes):
+            raise DeepskyError(
+                f"{source}: classes {data.meta['classes']} do not match task {self.name!r} ({list(self.classes)})"
+            )
+        bad = np.flatnonzero((data.labels < 0) | (data.labels >= len(self.classes)))
+        if bad.size:
+            raise DeepskyError(f"{source}: labels outside 0..{len(self.classes) - 1} at rows {bad[:10].tolist()}")
+        return data
+
+    def contract(self, data: Dataset) -> dict:
+        return {"classes": list(self.classes), **super().contract(data)}
 
 
 def border_noise(images: np.ndarray, width: int = 4) -> np.ndarray:
