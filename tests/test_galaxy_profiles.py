@@ -226,3 +226,12 @@ def test_sersic_cnn_trains_one_step_on_jax():
     env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu", "JAX_DISABLE_MOST_OPTIMIZATIONS": "1"}
     result = subprocess.run([sys.executable, "-c", JAX_SCRIPT], capture_output=True, text=True, env=env, timeout=600)
     assert result.returncode == 0 and "jax ok" in result.stdout, result.stderr[-2000:]
+
+
+def test_the_layers_choose_the_backend_when_nothing_has_yet():
+    """``deepsky train galaxy-profiles`` reaches deepsky.layers before any model code: it must not
+    leave Keras to pick TensorFlow (absent) when KERAS_BACKEND is unset."""
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    script = "import deepsky.layers.references as r, keras; print(keras.backend.backend())"
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0 and result.stdout.strip() == "torch", result.stderr[-2000:]
