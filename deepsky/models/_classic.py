@@ -43,3 +43,25 @@ def window_fits(tensor, window: int) -> bool:
     fit is left out rather than failing (sizes unknown until run time fit).
     """
     return all(size is None or size >= window for size in tensor.shape[1:3])
+
+
+def conv_pool_chain(x, layout, width: float = 1.0):
+    """Apply ``layout`` to the Keras tensor ``x``: ReLU convolutions and 2x2 max poolings in order.
+
+    Each entry is ``(filters, kernel)`` or ``(filters, kernel, stride)`` for a
+    'valid' convolution named ``conv1``, ``conv2``..., or None for a pooling
+    named ``pool1``...; ``width`` multiplies every filter count.
+    """
+    from keras import layers
+
+    conv = pool = 0
+    for spec in layout:
+        if spec is None:
+            pool += 1
+            x = layers.MaxPooling2D(2, name=f"pool{pool}")(x)
+        else:
+            conv += 1
+            filters, kernel, stride = (*spec, 1) if len(spec) == 2 else spec
+            x = layers.Conv2D(max(1, int(round(filters * width))), kernel, strides=stride, activation="relu",
+                              name=f"conv{conv}")(x)
+    return x

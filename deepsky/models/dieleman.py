@@ -35,20 +35,11 @@ def dieleman(input_shape=(96, 96, 3), num_classes=4, dropout=0.5, name="dieleman
     import keras
     from keras import layers
 
-    from deepsky.models._classic import check_input_shape
+    from deepsky.models._classic import check_input_shape, conv_pool_chain
 
     check_input_shape(input_shape, minimum=40, model="dieleman")
     inputs = keras.Input(shape=tuple(input_shape), name="inputs")
-    x = inputs
-    conv = pool = 0
-    for spec in _LAYOUT:
-        if spec is None:
-            pool += 1
-            x = layers.MaxPooling2D(2, name=f"pool{pool}")(x)
-        else:
-            conv += 1
-            filters, kernel = spec
-            x = layers.Conv2D(filters, kernel, activation="relu", name=f"conv{conv}")(x)
+    x = conv_pool_chain(inputs, _LAYOUT)
     x = layers.Flatten(name="flatten")(x)
     for k in (1, 2):
         x = layers.Dropout(dropout, name=f"drop{k}")(x)

@@ -43,21 +43,11 @@ def sersic_cnn(input_shape=(64, 64, 1), num_classes=10, width=1.0, dense=256, na
     import keras
     from keras import layers
 
-    from deepsky.models._classic import check_input_shape
+    from deepsky.models._classic import check_input_shape, conv_pool_chain
 
     check_input_shape(input_shape, minimum=40, model="sersic-cnn")
     inputs = keras.Input(shape=tuple(input_shape), name="inputs")
-    x = inputs
-    conv = pool = 0
-    for spec in _LAYOUT:
-        if spec is None:
-            pool += 1
-            x = layers.MaxPooling2D(2, name=f"pool{pool}")(x)
-        else:
-            conv += 1
-            filters, kernel, stride = spec
-            x = layers.Conv2D(max(1, int(round(filters * width))), kernel, strides=stride, activation="relu",
-                              name=f"conv{conv}")(x)
+    x = conv_pool_chain(inputs, _LAYOUT, width)
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dense(int(dense), activation="relu", name="fc1")(x)
     outputs = layers.Dense(num_classes, dtype="float32", name="outputs")(x)
