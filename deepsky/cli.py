@@ -189,16 +189,21 @@ def finetune(
 
 @app.command()
 def experiment(
-    kind: str = typer.Argument(..., help="optimizers, dropout, batchnorm or transfer."),
+    kind: str = typer.Argument(..., help="optimizers, dropout, batchnorm, transfer or sim-to-real."),
     output: Path = typer.Option(..., "-o", "--output", help="Folder for experiment.json, figures and report.html."),
-    data: Optional[Path] = typer.Option(None, help="Labelled catalogue (default: the SDSS DR17 sample)."),
-    epochs: Optional[int] = typer.Option(None, help="Epochs per variant (default: the experiment's)."),
-    n: Optional[int] = typer.Option(None, "--n", help="Training rows to use (default: all); for transfer, the new survey's labels."),
+    data: Optional[Path] = typer.Option(None, help="Labelled catalogue (default: the SDSS DR17 sample); "
+                                              "sim-to-real: a Galaxy Zoo folder (default: the shared galaxyzoo1_sdss)."),
+    epochs: Optional[int] = typer.Option(None, help="Epochs per variant (default: the experiment's); "
+                                                    "sim-to-real: with all real labels, more for fewer."),
+    n: Optional[int] = typer.Option(None, "--n", help="Training rows to use (default: all); for transfer, the new survey's "
+                                                      "labels; for sim-to-real, simulated galaxies (default 10000)."),
     pretrained: Optional[Path] = typer.Option(None, help="transfer: a trained star-galaxy run to start from (default: train one)."),
     freeze: Optional[str] = typer.Option(None, help="transfer: comma-separated numbers of frozen layers to try."),
+    labels: Optional[str] = typer.Option(None, help="sim-to-real: numbers of real labels, comma-separated, 'all' "
+                                                    "for the whole training part (default 100,500,all)."),
     seed: int = typer.Option(0, help="Seed for split, weights and batches."),
 ):
-    """Measure what one ingredient does: optimizers, dropout, batch norm, transfer learning."""
+    """Measure what one ingredient does: optimizers, dropout, batch norm, transfer learning, sim-to-real."""
     from deepsky.experiments import run_experiment
 
     console = _console()
@@ -210,6 +215,8 @@ def experiment(
     options = {"data": data, "epochs": epochs, "n": n, "seed": seed, "on_stage": console.print}
     if kind == "transfer":
         options.update(pretrained=pretrained, freeze=freeze)
+    elif kind == "sim-to-real":
+        options["labels"] = labels
     else:
         options["on_epoch"] = on_epoch
     path = run_experiment(kind, output, **options)

@@ -4,7 +4,9 @@
 feed-forward network of the ``sdss-photometry`` task once per variant on the
 same split of the real SDSS catalogue and plots the learning curves side by
 side; ``deepsky experiment transfer`` measures transfer learning against the
-number of frozen layers. Each writes ``experiment.json``, ``figures/`` and
+number of frozen layers; ``deepsky experiment sim-to-real`` pre-trains the
+Galaxy Zoo network on simulated galaxies and measures what that is worth
+against the number of real labels. Each writes ``experiment.json``, ``figures/`` and
 ``report.html`` into its output folder.
 """
 
@@ -15,6 +17,7 @@ EXPERIMENTS = {
     "dropout": "a wide network with and without dropout (Srivastava et al. 2014)",
     "batchnorm": "a sigmoid network with and without batch normalisation (Ioffe & Szegedy 2015, the lecture's figure)",
     "transfer": "fine-tuning an SDSS-trained star-galaxy network on a few CFHTLS-like cutouts, against frozen layers",
+    "sim-to-real": "galaxy morphology pre-trained on GalSim galaxies rendered as Galaxy Zoo images, against real labels",
 }
 
 
@@ -28,7 +31,7 @@ def run_experiment(kind: str, out, **options):
     out : path
         Output folder (created; must not hold another experiment).
     **options
-        Passed to the experiment (``data``, ``epochs``, ``seed``, ``n``, ...).
+        Passed to the experiment (``data``, ``epochs``, ``seed``, ``n``, ``labels``, ...).
     """
     from deepsky.errors import DeepskyError
 
@@ -38,6 +41,10 @@ def run_experiment(kind: str, out, **options):
         from deepsky.experiments.transfer import run_transfer
 
         return run_transfer(out, **options)
+    if kind == "sim-to-real":
+        from deepsky.experiments.sim_to_real import run_sim_to_real
+
+        return run_sim_to_real(out, **options)
     from deepsky.experiments.fundamentals import run_fundamentals
 
     return run_fundamentals(kind, out, **options)

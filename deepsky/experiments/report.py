@@ -144,3 +144,113 @@ def write_transfer_report(out, record: dict) -> Path:
         f"--n {record['labels']} --epochs {record['epochs']}</pre>",
     ]
     return _page(out, title, body)
+
+
+SIM_TO_REAL_METRICS = (("accuracy", "accuracy"), ("macro_f1", "macro-F1"),
+                       ("elliptical_vs_spiral_accuracy", "elliptical vs spiral accuracy"))
+
+
+def plot_sim_to_real(record: dict, path) -> None:
+    """Held-out accuracy, macro-F1 and elliptical-vs-spiral accuracy against the number of real labels."""
+    with figure(path, (15.0, 4.4)) as fig:
+        for ax, (key, label) in zip(fig.subplots(1, 3), SIM_TO_REAL_METRICS):
+            for arm, colour, name in (("fine-tuned", "tab:blue", "pre-trained on simulations, fine-tuned"),
+                                      ("scratch", "tab:orange", "trained from scratch")):
+                runs = sorted((r for r in record["runs"] if r["arm"] == arm), key=lambda r: r["labels"])
+                ax.plot([r["labels"] for r in runs], [r[key] for r in runs], "-o", color=colour, label=name)
+            as_is = record["pretrained_as_is"].get(key)
+            if as_is is not None:
+                ax.axhline(as_is, color="grey", ls=":", label="pre-trained, no real labels")
+            if key == "elliptical_vs_spiral_accuracy":
+                ax.axhline(0.9, color="tab:red", ls="--", lw=0.8, label="0.90 bar")
+            ax.set_xscale("log")
+            sizes = sorted({r["labels"] for r in record["runs"]})
+            ax.set_xticks(sizes, [str(s) for s in sizes])
+            ax.minorticks_off()
+            ax.set_xlabel("real Galaxy Zoo labels (log scale)")
+            ax.set_ylabel(f"held-out {label}")
+            ax.set_title(label[0].upper() + label[1:])
+            ax.legend(loc="best")
+
+
+def plot_examples(examples: dict, classes, path) -> None:
+    """Rendered simulated galaxies above held-out real ones, one column block per class."""
+    with figure(path, (12.0, 4.6)) as fig:
+        rows = [("simulated, rendered", *examples["simulated"]), ("real (held out)", *examples["real"])]
+        per_class = max(int(np.sum(labels == k)) for _, _, labels in rows for k in range(len(classes)))
+        axes = fig.subplots(len(rows), len(classes))
+        for i, (name, images, labels) in enumerate(rows):
+            for k, cls in enumerate(classes):
+                tiles = [image[..., ::-1] for image in images[labels == k]]  # g, r, i -> red = i
+                tiles += [np.zeros_like(images[0])] * (per_class - len(tiles))
+                strip = np.concatenate([np.concatenate(tiles[j:j + 3], axis=1) for j in range(0, per_class, 3)])
+                ax = axes[i, k]
+                ax.imshow(np.clip(strip, 0, 1))
+                ax.set_xticks([])
+                ax.set_yticks([])
+                ax.grid(False)
+                if i == 0:
+                    ax.set_title(cls)
+                if k == 0:
+                    ax.set_ylabel(name)
+
+
+def write_sim_to_real_report(out, record: dict, examples: dict | None = None) -> Path:
+    """``figures/sim_to_real.png`` (and ``figures/examples.png``) and ``report.html`` for sim-to-real."""
+    out = Path(out)
+    (out / "figures").mkdir(exist_ok=True)
+    plot_sim_to_real(record, out / "figures" / "sim_to_real.png")
+    if examples is not None:
+        plot_examples(examples, record["classes"], out / "figures" / "examples.png")
+    classes = record["classes"]
+    header = (["Run", "real labels", "epochs"] + [escape(label) for _, label in SIM_TO_REAL_METRICS]
+              + [f"{escape(c)} recall" for c in classes] + ["seconds"])
+    rows = []
+    for r in sorted(record["runs"], key=lambda r: (r["labels"], r["arm"])):
+        rows.append([escape(r["arm"]), fmt(r["labels"]), fmt(r["epochs"])] + [fmt(r[k]) for k, _ in SIM_TO_REAL_METRICS]
+                    + [fmt(r["recall"].get(c), 3) for c in classes] + [f"{r['seconds']:.0f}"])
+    as_is = record["pretrained_as_is"]
+    rows.append(["pre-trained, no fine-tuning", "0", "–"] + [fmt(as_is[k]) for k, _ in SIM_TO_REAL_METRICS]
+                + [fmt(as_is["recall"].get(c), 3) for c in classes] + ["–"])
+    gains = [[fmt(g["labels"])] + [f"{g[k]:+.4f}" for k, _ in SIM_TO_REAL_METRICS] for g in record["gains"]]
+    stats = record["simulated"]["statistics"]
+    stat_rows = [[escape(key), " ".join(f"{v:.3f}" for v in stats["real"][key]),
+                  " ".join(f"{v:.3f}" for v in stats["rendered"][key])]
+                 for key in ("sky", "noise", "centre", "colour", "half_light_radius", "field_sources")
+                 if key in stats["real"]]
+    pretrain, timings = record["pretrain"], record["timings"]
+    title = "deepsky experiment: sim-to-real"
+    labels_option = ",".join(str(v) for v in record["labels"])
+    body = [
+        f"<h1>{escape(title)}</h1>",
+        f'<p class="lead">{escape(record["model"])} on <code>{escape(record["task"])}</code>, pre-trained on '
+        f"{record['simulated']['n']} GalSim galaxies rendered as Galaxy Zoo colour images "
+        f"({pretrain['epochs']} epochs; final validation accuracy on simulations "
+        f"{fmt(pretrain['final_val_accuracy'])}), then fine-tuned on real labels; beside it the same network "
+        f"trained from scratch on the same images with the same settings. All runs are scored on "
+        f"{describe_source(record['test_data'])}.</p>",
+        "<h2>Held-out results</h2>", table(header, rows),
+        '<figure><img src="figures/sim_to_real.png" alt="held-out metrics against real labels"><figcaption>'
+        "Pre-training on simulations against training from scratch, as the number of real labels grows "
+        "(log scale); the dotted line is the pre-trained network applied to real galaxies with no real label. "
+        "Smaller label sets train for more epochs (sqrt of the size ratio) so that they take enough steps."
+        "</figcaption></figure>",
+        "<h2>Gain of pre-training (fine-tuned minus scratch)</h2>",
+        table(["real labels"] + [escape(label) for _, label in SIM_TO_REAL_METRICS], gains),
+        "<h2>Simulated against real pictures</h2>",
+        "<p>Medians over images of the statistics the renderer was matched on (channels g, r, i; "
+        "half-light radius: 10th, 50th, 90th percentile in pixels; field sources: mean number of other "
+        "sources 8 sigma above the sky, and the fraction of images with any).</p>",
+        table(["statistic", "real (training part)", "rendered simulations"], stat_rows),
+    ]
+    if examples is not None:
+        body.append('<figure><img src="figures/examples.png" alt="rendered and real galaxies"><figcaption>'
+                    "Rendered simulated galaxies (top) and held-out real Galaxy Zoo galaxies (bottom), "
+                    "by class.</figcaption></figure>")
+    body += [
+        f"<p>Wall time {timings.get('total_seconds', 0) / 60:.1f} min.</p>",
+        "<h2>Reproduce</h2>",
+        f"<pre>deepsky experiment sim-to-real -o {escape(str(out))} --data {escape(record['data']['path'])} "
+        f"--labels {escape(labels_option)} --epochs {record['epochs_all_labels']} --n {record['simulated']['n']}</pre>",
+    ]
+    return _page(out, title, body)
