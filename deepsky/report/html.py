@@ -76,7 +76,7 @@ def render_page(inputs, figures) -> str:
 
 
 def _regression_sections(inputs) -> list[str]:
-    from deepsky.report.regression import per_magnitude_table, regression_summary_table, timing_table
+    from deepsky.report.regression import LABELS, per_magnitude_table, regression_summary_table, timing_table
 
     metrics = inputs.metrics
     parts = [f'<p class="note">{metrics.get("n", "?")} held-out galaxies. Network values first, the '
@@ -85,11 +85,10 @@ def _regression_sections(inputs) -> list[str]:
              "only). Scatter is 1.48 times the median absolute deviation; an outlier misses by more than 0.5 mag, "
              "50%, 0.2 in axis ratio or 20 degrees.</p>",
              regression_summary_table(inputs), timing_table(inputs), _paper_note(inputs)]
-    for name, label in (("mag", "magnitude"), ("half_light_radius_arcsec", "half-light radius"),
-                        ("sersic_n", "Sersic n")):
+    for name in ("mag", "half_light_radius_arcsec", "sersic_n"):
         table_html = per_magnitude_table(inputs, name)
         if table_html:
-            parts += [f"<h2>{escape(label.capitalize())} by magnitude</h2>", table_html]
+            parts += [f"<h2>{escape(LABELS[name].capitalize())} by magnitude</h2>", table_html]
     return parts
 
 

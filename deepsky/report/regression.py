@@ -15,9 +15,8 @@ import numpy as np
 
 from deepsky.report.canvas import BASELINE, NETWORK, figure
 from deepsky.report.tables import fmt, table
+from deepsky.tasks.galaxy_profiles import ANGLE_MAX_AXIS_RATIO, LABELS, errors
 
-LABELS = {"mag": "magnitude", "half_light_radius_arcsec": "half-light radius", "sersic_n": "Sersic n",
-          "axis_ratio": "axis ratio", "position_angle_deg": "position angle"}
 UNITS = {"mag": "mag", "half_light_radius_arcsec": "relative", "sersic_n": "relative", "axis_ratio": "",
          "position_angle_deg": "deg"}
 
@@ -105,8 +104,6 @@ def plot_uncertainty_calibration(inputs, path) -> bool:
     names = [n for n in _parameters(inputs) if f"{n}_err" in predicted and n in truth]
     if not names:
         return False
-    from deepsky.tasks.galaxy_profiles import ANGLE_MAX_AXIS_RATIO, errors
-
     k = np.linspace(0.1, 3.0, 30)
     expected = np.array([erf(v / sqrt(2)) for v in k])
     sources = [("network", predicted, NETWORK, "-")]
@@ -129,15 +126,12 @@ def plot_uncertainty_calibration(inputs, path) -> bool:
             ax.set_title(LABELS.get(name, name))
             ax.set_xlabel("expected fraction within ±kσ")
             ax.set_ylabel("measured fraction")
-            _ = errors
         axes[0].legend(loc="upper left")
     return True
 
 
 def _interval_errors(name, values, truth) -> np.ndarray:
     """Error in units of the one-sigma half-interval on the side of the truth (asymmetric intervals kept)."""
-    from deepsky.tasks.galaxy_profiles import errors
-
     t = np.asarray(truth[name], float)
     p = np.asarray(values[name], float)
     lo = np.asarray(values.get(f"{name}_lo", p - values[f"{name}_err"]), float)

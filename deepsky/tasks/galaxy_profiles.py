@@ -98,9 +98,6 @@ class GalaxyProfiles(ImageTask):
                 "for magnitude, radius and n at the bright end, and at least 1,000 times faster per galaxy.",
     }
 
-    def __init__(self, survey: str | None = None):
-        super().__init__(survey)
-
     # -- data ----------------------------------------------------------------------
     def simulate(self, n, seed, progress=None):
         from deepsky.simulate.profiles import make_profiles
