@@ -98,6 +98,9 @@ def train(
     learning_rate: Optional[float] = typer.Option(None, help="Peak learning rate (AdamW, cosine decay; default: the task's)."),
     precision: str = typer.Option("auto", help="auto, bf16 or fp32."),
     augment: Optional[bool] = typer.Option(None, help="Random rotations and flips (default: on for cutout tasks)."),
+    rotations: Optional[str] = typer.Option(
+        None, help="dihedral (the 8 rotations and flips of the square) or any (any angle, mirror images, "
+                   "zoom and shift, as Dieleman et al.; default: the task's)."),
     survey: Optional[str] = typer.Option(None, help="Survey preset of simulated cutouts (sdss, cfhtls...; default: the task's)."),
     class_weight: Optional[str] = typer.Option(None, help="none; balanced (rare classes weigh in as much as common ones); sqrt (halfway) (default: the task's)."),
     resume: bool = typer.Option(
@@ -115,7 +118,8 @@ def train(
         config = TrainConfig(epochs=epochs) if epochs else None
     else:
         config = default_config(spec, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                                precision=precision, augment=augment, seed=seed, class_weight=class_weight)
+                                precision=precision, augment=augment, seed=seed, class_weight=class_weight,
+                                rotations=rotations)
     run = _train_with_progress(output, n or (spec.default_train_size if spec else None), task=task, data=data,
                                model_name=model, config=config, n=n, resume=resume,
                                task_options=spec.options if spec else None)

@@ -39,6 +39,9 @@ class TrainConfig:
     weight_decay: float = 1e-4
     precision: str = "auto"  # auto (bf16 where the CPU has it), bf16 or fp32
     augment: bool = True  # the 8 rotations and flips of the square (Kim & Brunner)
+    rotations: str = "dihedral"  # or "any": any angle and flips, with zoom and shift (Dieleman et al.)
+    zoom: float = 1.0  # with rotations "any": scale drawn log-uniformly in [1/zoom, zoom]
+    shift_pixels: float = 0.0  # with rotations "any": centre moved by up to this in x and y
     seed: int = 0
     optimizer: str = "adamw"  # or a name from deepsky.optimizers (sgd, nesterov, adagrad, ...)
     class_weight: str = "none"  # "balanced": weights 1/frequency; "sqrt": 1/sqrt(frequency), a gentler pull
@@ -70,6 +73,50 @@ def dihedral(images: np.ndarray, rng: np.random.Generator, choice: np.ndarray | 
         block = np.rot90(images[sel], k % 4, axes=(1, 2))
         out[sel] = block[:, :, ::-1] if k >= 4 else block
     return out
+
+
+def random_affine(images: np.ndarray, rng: np.random.Generator, zoom: float = 1.0,
+                  shift_pixels: float = 0.0) -> np.ndarray:
+    """Turn each (N, H, W, C) cutout by a random angle, maybe mirror it, scale and shift it.
+
+    Dieleman et al.'s augmentation for galaxy images: rotations by any angle
+    (a galaxy has no preferred orientation on the sky, and the 8 rotations of
+    the square teach the network only 8 of them), a mirror image half of the
+    time, a scale drawn log-uniformly in [1/``zoom``, ``zoom``] and a shift
+    of up to ``shift_pixels`` in x and y, with bilinear interpolation. What a
+    turned square leaves uncovered (its corners) is filled with the cutout's
+    sky, the median of its outermost pixels in each band: reflecting the
+    image there would fold the galaxy's own light into the corners.
+    Uses torch's grid sampler (9 ms for 64 images of 96x96x3 on one core,
+    ten times a vectorised numpy version).
+    """
+    try:
+        import torch
+        import torch.nn.functional as F
+    except ImportError as exc:  # pragma: no cover - torch is installed with deepsky[torch]
+        raise DeepskyError("augmentation by any angle needs PyTorch: pip install 'deepsky[torch]'") from exc
+    if zoom < 1.0 or shift_pixels < 0:
+        raise DeepskyError(f"zoom must be at least 1 and shift_pixels non-negative; received {zoom}, {shift_pixels}")
+    n, height, width, channels = images.shape
+    angle = rng.uniform(0.0, 2 * np.pi, n)
+    scale = np.exp(rng.uniform(-np.log(zoom), np.log(zoom), n))
+    mirror = np.where(rng.random(n) < 0.5, -1.0, 1.0)
+    dx, dy = rng.uniform(-shift_pixels, shift_pixels, (2, n))
+    # input = A (output - shift) in the sampler's [-1, 1] coordinates: the galaxy lands at the
+    # shift in output pixels, turned, mirrored in x and scaled about it
+    theta = np.zeros((n, 2, 3), np.float32)
+    theta[:, 0, 0], theta[:, 0, 1] = mirror * np.cos(angle) / scale, -np.sin(angle) / scale
+    theta[:, 1, 0], theta[:, 1, 1] = mirror * np.sin(angle) / scale, np.cos(angle) / scale
+    shift = np.stack([2 * dx / max(width - 1, 1), 2 * dy / max(height - 1, 1)], axis=1)  # (N, 2)
+    theta[:, :, 2] = -np.einsum("nij,nj->ni", theta[:, :, :2], shift)
+    images = np.asarray(images, dtype=np.float32)
+    edge = np.concatenate([images[:, 0], images[:, -1], images[:, 1:-1, 0], images[:, 1:-1, -1]], axis=1)
+    sky = np.median(edge, axis=1)[:, None, None, :]  # (N, 1, 1, C)
+    with torch.no_grad():
+        grid = F.affine_grid(torch.from_numpy(theta), (n, channels, height, width), align_corners=True)
+        nchw = torch.from_numpy(np.ascontiguousarray(images - sky)).permute(0, 3, 1, 2)
+        out = F.grid_sample(nchw, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+    return out.permute(0, 2, 3, 1).numpy() + sky
 
 
 def class_weights(config: TrainConfig, labels: np.ndarray, n_classes: int) -> np.ndarray | None:
@@ -243,6 +290,10 @@ def fit(
             raise DeepskyError(f"{checkpoint_dir}: no checkpoint to resume from; train without --resume")
         state = checkpoint.load_state()
         checkpoint.load_weights_into(model)
+    if config.rotations not in ("dihedral", "any"):
+        raise DeepskyError(f"rotations must be dihedral or any; received {config.rotations!r}")
+    if config.rotations == "any" and augment_targets is not None:
+        raise DeepskyError("rotations by any angle are for tasks whose targets do not turn with the image")
     if config.schedule not in ("warmup-cosine", "constant"):
         raise DeepskyError(f"schedule must be warmup-cosine or constant; received {config.schedule!r}")
     if objective not in ("classification", "gaussian"):
@@ -270,6 +321,8 @@ def _record(history: dict, **values):
 def _augmented_batch(x, y, config, rng, augment_targets):
     if not config.augment:
         return x, y
+    if config.rotations == "any":  # angles other than quarter turns: targets must not depend on them
+        return random_affine(x, rng, config.zoom, config.shift_pixels), y
     choice = rng.integers(0, 8, len(x))
     x = dihedral(x, rng, choice)
     return x, (y if augment_targets is None else augment_targets(y, choice))
@@ -582,7 +635,8 @@ def default_config(task, **overrides) -> TrainConfig:
     """The task's training defaults (epochs, batch size, learning rate, augmentation)."""
     settings = dict(epochs=task.default_epochs, batch_size=task.default_batch_size,
                     learning_rate=task.default_learning_rate, augment=task.augment,
-                    class_weight=task.default_class_weight)
+                    class_weight=task.default_class_weight, rotations=task.default_rotations,
+                    zoom=task.default_zoom, shift_pixels=task.default_shift_pixels)
     settings.update({k: v for k, v in overrides.items() if v is not None})
     return TrainConfig(**settings)
 

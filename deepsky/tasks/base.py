@@ -33,6 +33,9 @@ class Task:
     default_batch_size: int = 64
     default_learning_rate: float = 5e-4
     augment: bool = False  # whether random rotations and flips of the input keep its class
+    default_rotations: str = "dihedral"  # "any": any angle, with zoom and shift (deepsky.train.random_affine)
+    default_zoom: float = 1.0
+    default_shift_pixels: float = 0.0
     default_class_weight: str = "none"  # "balanced" for strongly imbalanced classes
     predict_dihedral_average: bool = False  # average predictions over the 8 rotations and flips
     validation_fraction: float = 0.1

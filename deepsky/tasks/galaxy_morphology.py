@@ -45,6 +45,13 @@ class GalaxyMorphology(ImageClassificationTask):
     # (mergers never found), balanced 0.718 / 0.59, sqrt 0.815 / 0.64 with merger recall 0.32;
     # sqrt for 50 epochs: 0.840 / 0.71, merger recall 0.47
     default_class_weight = "sqrt"
+    # --rotations any: Dieleman et al.'s any angle, scale 1/1.3-1.3 and a shift of up to 4 pixels
+    # (their 424-pixel images, here in pixels of the 96-pixel input). Measured on the held-out
+    # images (50 epochs): 0.838 accuracy / 0.684 macro-F1 / 0.881 elliptical vs spiral against
+    # 0.853 / 0.719 / 0.887 with the 8 rotations and flips; the network still underfits at 50
+    # epochs, so the dihedral views stay the default.
+    default_zoom = 1.3
+    default_shift_pixels = 4.0
     paper = {
         "citation": "Dieleman, Willett & Dambre 2015, MNRAS 450, 1441 (Galaxy Zoo 2 Kaggle challenge); "
                     "Galaxy Zoo 1: Lintott et al. 2008",
