@@ -123,6 +123,7 @@ class TorchChain:
         import torch.nn.functional as F
 
         from deepsky.layers import AsinhStretch
+        from deepsky.layers.references import SersicInputs
 
         layers = self.layers
         if logits and _is_softmax(layers[-1]):
@@ -169,6 +170,8 @@ class TorchChain:
                 mean = layer.mean.reshape(_channel_shape(x, nchw)).to(x.dtype)
                 std = torch.sqrt(layer.variance.reshape(_channel_shape(x, nchw))).clamp_min(keras.config.epsilon())
                 x = (x - mean) / std.to(x.dtype)
+            elif isinstance(layer, SersicInputs) and not nchw:
+                x = _sersic_inputs(layer, x)
             elif isinstance(layer, AsinhStretch):
                 x = _fast_asinh(x / torch.tensor(layer.softening, dtype=x.dtype).view(_channel_shape(x, nchw)))
             elif isinstance(layer, keras.layers.LeakyReLU):
@@ -195,6 +198,41 @@ def _plain_conv(layer) -> bool:
 
 def _channel_shape(x, nchw):
     return (1, -1, 1, 1) if nchw else (1,) * (x.ndim - 1) + (-1,)
+
+
+def _sersic_inputs(layer, x):
+    """:class:`~deepsky.layers.references.SersicInputs` in plain torch ops, NHWC in and out.
+
+    The same values as the Keras layer (within float32 rounding), about ten
+    times faster: the two sums over the pixels are one matrix product, and
+    no Keras op dispatch. Runs in float32 even under bf16 autocast: the
+    reference magnitude comes from a sum of thousands of pixels.
+    """
+    import torch
+
+    from deepsky.layers import references as ref
+
+    n, height, width, _ = x.shape
+    key = (height, width)
+    basis = _SERSIC_BASES.get(key)
+    if basis is None:
+        grid = ref._radius_grid(height, width).ravel()
+        basis = _SERSIC_BASES[key] = torch.from_numpy(np.stack([np.ones_like(grid), grid], 1).astype(np.float32))
+    with torch.autocast("cpu", enabled=False):
+        x = x.float()
+        sums = x.reshape(n, height * width) @ basis  # (N, 2): flux, flux-weighted radius
+        flux = sums[:, 0].clamp_min(ref.FLUX_FLOOR_NMGY)
+        mean_radius = (sums[:, 1] / flux).clamp(0.5, min(height, width) / 2) * layer.pixel_scale_arcsec
+        mag = (22.5 - 2.5 * torch.log10(flux) - ref.MAG_CENTRE) / ref.MAG_SCALE
+        log_radius = (torch.log10(mean_radius) - ref.LOG_RADIUS_CENTRE) / ref.LOG_RADIUS_SCALE
+        top, bottom = layer._margins(height)
+        left, right = layer._margins(width)
+        stretched = (_fast_asinh(x[:, top:bottom, left:right, :] / layer.softening) - layer.mean) / layer.std
+        planes = torch.stack([mag, log_radius], -1)[:, None, None, :].expand(n, bottom - top, right - left, 2)
+        return torch.cat([stretched, planes], -1)
+
+
+_SERSIC_BASES: dict = {}  # (height, width) -> (H*W, 2) matrix of ones and pixel radii
 
 
 def _fast_asinh(y):

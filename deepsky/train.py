@@ -139,6 +139,44 @@ def class_weights(config: TrainConfig, labels: np.ndarray, n_classes: int) -> np
     return raw * len(labels) / float((raw * counts).sum())
 
 
+def undo_class_weights(model, weights: np.ndarray) -> bool:
+    """Make a class-weighted classifier's softmax give probabilities of the real class mix again.
+
+    Cross-entropy with class weights ``w`` is minimised by outputs
+    proportional to ``w_c p(c | x)``: the weights buy rare classes a better
+    representation in training, but leave the outputs overstating them
+    (measured on Galaxy Zoo with 1/sqrt(frequency) weights: spirals and
+    mergers predicted 1.3 and 1.5 times as often as they occur, 98
+    ellipticals called spiral against 19 spirals called elliptical).
+    Subtracting ``log w_c`` from the logits' biases divides that factor out
+    exactly: the model stays the same chain and every later prediction
+    (evaluate, predict, fine-tuning) gets the corrected probabilities.
+    Returns False, changing nothing, when the model does not end in a
+    biased dense layer with a softmax.
+    """
+    import keras
+
+    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    if not layers:
+        return False
+    last = layers[-1]
+    if isinstance(last, keras.layers.Activation) and getattr(last.activation, "__name__", "") == "softmax":
+        dense = layers[-2] if len(layers) > 1 else None
+        if not isinstance(dense, keras.layers.Dense) or getattr(dense.activation, "__name__", "") != "linear":
+            return False
+    elif isinstance(last, keras.layers.Dense) and getattr(last.activation, "__name__", "") == "softmax":
+        dense = last
+    else:
+        return False
+    if not dense.use_bias or dense.units != len(weights):
+        return False
+    weights = np.asarray(weights, dtype=np.float64)
+    shift = np.log(np.where(weights > 0, weights, 1.0))  # a class absent from training keeps its bias
+    bias = np.asarray(dense.bias.numpy(), dtype=np.float64) - shift
+    dense.bias.assign(bias.astype(dense.bias.dtype))
+    return True
+
+
 def learning_rate_at(config: TrainConfig, step: int, steps_per_epoch: int) -> float:
     """Linear warm-up then cosine decay to zero over all epochs (or constant)."""
     if config.schedule == "constant":
@@ -610,6 +648,11 @@ def train_task(
                   checkpoint_dir=run.checkpoint_dir, resume=resume and Checkpoint(run.checkpoint_dir).exists,
                   on_batch=on_batch, on_epoch=on_epoch, objective=task.objective,
                   augment_targets=task.augment_targets)
+    weights = class_weights(config, train.labels, len(task.classes)) if task.objective == "classification" else None
+    if weights is not None and undo_class_weights(model, weights):
+        saved = Run.open(out).config
+        write_json(run.config_path, {**saved, "probabilities": "class weights divided out (real class mix)",
+                                     "class_weights_divided_out": [float(w) for w in weights]})
     tmp = run.path / ".model.part.keras"
     model.save(tmp)
     os.replace(tmp, run.model_path)

@@ -68,3 +68,4 @@ def test_bad_settings_are_one_clear_error():
     with pytest.raises(DeepskyError, match="do not turn with the image"):
         fit(None, images, np.zeros((2, 2)), images, np.zeros((2, 2)), TrainConfig(rotations="any"),
             objective="gaussian", augment_targets=lambda targets, choice: targets)
+

@@ -62,3 +62,25 @@ def test_balanced_class_weights_pull_a_minority_class_up():
         predicted = np.asarray(model.predict_on_batch(x)).argmax(1)
         recalls[weighting] = (predicted[y == 1] == 1).mean()
     assert recalls["balanced"] > recalls["none"] + 0.3, recalls
+
+
+def test_sersic_inputs_on_the_fast_path_equal_the_keras_layer():
+    """The structural-parameter network's first layer (references and stretch), in torch ops and in keras.ops."""
+    import keras
+    import torch
+
+    from deepsky.fastpath import _sersic_inputs
+    from deepsky.layers.references import SersicInputs
+
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[:64, :64] - 31.5
+    scale = rng.uniform(1.0, 6.0, (6, 1, 1))
+    images = (rng.uniform(0.1, 20.0, (6, 1, 1)) * np.exp(-np.hypot(x, y) / scale) / (2 * np.pi * scale**2)
+              + rng.normal(0, 0.00063, (6, 64, 64)))[..., None].astype(np.float32)
+    images[0] = -0.001  # a sum below the flux floor
+    layer = SersicInputs(0.00063, 1.6, 1.3, 0.06, crop=48)
+    expected = keras.ops.convert_to_numpy(layer(images))
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # as in training: must not round the sums
+        got = _sersic_inputs(layer, torch.from_numpy(images)).numpy()
+    assert got.shape == expected.shape == (6, 48, 48, 3) and got.dtype == np.float32
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)

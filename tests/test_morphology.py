@@ -65,6 +65,9 @@ def test_galaxy_zoo_train_evaluate_predict_through_the_cli(tmp_path):
     config = json.loads((out / "config.json").read_text())
     assert config["contract"]["classes"] == ["elliptical", "spiral", "edge-on", "merger"]
     assert config["train"]["class_weight"] == "sqrt" and config["n_train"] + config["n_validation"] == 300
+    # the saved model's probabilities have the sqrt weights divided out (ellipticals weigh least)
+    divided = config["class_weights_divided_out"]
+    assert len(divided) == 4 and divided[0] == min(w for w in divided if w > 0)
     run_cli("evaluate", out)
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["held_out"] and metrics["test_data"]["part"] == "held-out test images"

@@ -9,7 +9,11 @@ are dropped. A seeded stratified 20% of the folder is held out for
 ``evaluate``. The classes are strongly imbalanced (70% ellipticals, 2%
 mergers), so the loss weighs each class by the inverse square root of its
 frequency and the report leads with per-class recall, macro-F1 and the
-confusion matrix.
+confusion matrix. The weights teach the network the rare classes but make
+its softmax overstate them; the trained model has them divided out again
+(:func:`deepsky.train.undo_class_weights`), so ``p_<class>`` are
+probabilities for Galaxy Zoo's own mix of classes and ``class`` is the most
+probable one.
 Without ``--data`` the task simulates galaxies of every morphology with
 GalSim (``--survey sdss`` or ``euclid``).
 """
