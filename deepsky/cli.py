@@ -259,7 +259,9 @@ def evaluate(
 def _print_metrics(metrics: dict) -> None:
     if "parameters" in metrics:  # regression: scatter per parameter, network / fit
         fit = (metrics.get("baseline") or {}).get("parameters") or {}
-        for label, result in (("", metrics), (", 8 orientations averaged", metrics.get("views_8"))):
+        views = metrics.get("views", 1)
+        main_label = f", {views} orientations averaged" if views > 1 else ""
+        for label, result in ((main_label, metrics), (", 8 orientations averaged", metrics.get("views_8"))):
             if not result:
                 continue
             parts = [f"{name} {entry.get('scatter', float('nan')):.4f}"
@@ -291,7 +293,7 @@ def predict(
     catalog: Optional[Path] = typer.Option(None, help="Catalogue (CSV or FITS) with id and ra/dec or x/y, for FITS images."),
     units: str = typer.Option("auto", help="Pixel units of a stack: auto, nanomaggies or luptitudes."),
     batch_size: int = typer.Option(256, help="Cutouts per batch."),
-    views: Optional[int] = typer.Option(None, help="galaxy-profiles: average 1, 2, 4 or 8 orientations of each cutout (slower, more precise; default 1)."),
+    views: Optional[int] = typer.Option(None, help="galaxy-profiles: average 1, 2, 4 or 8 orientations of each cutout (more are slower and more precise; default: the task's)."),
 ):
     """Predict every object (classes, or parameters with uncertainties); one row per input object, in input order."""
     from deepsky.predict import predict_files

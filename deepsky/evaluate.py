@@ -65,13 +65,15 @@ def _evaluate_regression(run, task, model, test, stage, on_predict, on_fit) -> d
 
     contract = run.config["contract"]
     predict_array(model, test.images[:256], float32_head=True)  # first call: kernels chosen, caches warm
-    stage(f"predicting {len(test)} held-out galaxies")
+    views = getattr(task, "default_views", 1)
+    stage(f"predicting {len(test)} held-out galaxies" + (f", {views} orientations averaged" if views > 1 else ""))
     start = time.perf_counter()
-    outputs = task.predict_outputs(model, test.images, progress=on_predict)
+    outputs = task.predict_outputs(model, test.images, views=views, progress=on_predict)
     seconds = (time.perf_counter() - start) / len(test)
     predicted = task.decode(outputs, test.images, contract)
     predicted["seconds_per_galaxy"] = seconds
     metrics = task.metrics(test.objects, predicted)
+    metrics["views"] = views
     # the same network averaged over the 8 orientations: slower, more precise
     stage("predicting them again averaged over 8 orientations")
     start = time.perf_counter()

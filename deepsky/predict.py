@@ -154,8 +154,8 @@ def _regression_columns(task, model, x, ids, rows, contract, batch_size, on_pred
     """``id``, then each parameter and its ``_err`` (half the 68% interval)."""
     outputs = np.full((len(x), task.num_outputs), np.nan, np.float32)
     if rows.size:
-        outputs[rows] = task.predict_outputs(model, x[rows], views=views or 1, batch_size=batch_size,
-                                             progress=on_predict)
+        views = views or getattr(task, "default_views", 1)
+        outputs[rows] = task.predict_outputs(model, x[rows], views=views, batch_size=batch_size, progress=on_predict)
     values = task.decode(outputs, x, contract)
     columns = {"id": np.asarray(ids)}
     for name in contract["parameters"]:

@@ -139,6 +139,8 @@ def test_cli_trains_evaluates_reports_and_predicts(profiles_data, tmp_path):
     assert "faster per galaxy" in result.stdout
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["n"] == 24 and metrics["baseline"]["n"] == 24
+    # the headline numbers (and their timing) are those of the default orientation average
+    assert metrics["views"] == GalaxyProfiles.default_views == 2 and "2 orientations averaged" in result.stdout
     assert metrics["baseline"]["parameters"]["mag"]["scatter"] < 0.3  # the fit works on these images
     run_cli("report", run)
     page = (run / "report.html").read_text()

@@ -169,7 +169,8 @@ def regression_summary_table(inputs) -> str:
             fmt(ratio_8.get(name), 2),
         ])
     header = ["Parameter", "bias", "scatter", "outlier fraction", "68% interval coverage",
-              f"scatter, magnitude &lt; {fmt(bright, 1)}", "bright scatter ratio (network / fit)",
+              f"scatter, magnitude &lt; {fmt(bright, 1)}",
+              "bright scatter ratio (network / fit)" + (f", {metrics['views']} orientations" if metrics.get("views", 1) > 1 else ""),
               "the same, 8 orientations averaged"]
     return table(header, rows)
 
@@ -181,7 +182,9 @@ def timing_table(inputs) -> str:
         return ""
     averaged = metrics.get("views_8") or {}
     speedup_8 = (averaged.get("comparison") or {}).get("speedup")
-    rows = [["network", _seconds(metrics.get("seconds_per_galaxy")), f"{speedup:,.0f}x" if speedup else "–"]]
+    views = metrics.get("views", 1)
+    label = f"network, {views} orientations averaged" if views > 1 else "network"
+    rows = [[label, _seconds(metrics.get("seconds_per_galaxy")), f"{speedup:,.0f}x" if speedup else "–"]]
     if averaged.get("seconds_per_galaxy") is not None:
         rows.append(["network, 8 orientations averaged", _seconds(averaged["seconds_per_galaxy"]),
                      f"{speedup_8:,.0f}x" if speedup_8 else "–"])

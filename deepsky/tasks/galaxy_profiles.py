@@ -88,6 +88,7 @@ class GalaxyProfiles(ImageTask):
     default_batch_size = 128
     default_learning_rate = 1e-3
     augment = True
+    default_views = 2  # orientations averaged by evaluate and predict (see VIEW_CHOICES)
     validation_fraction = 0.1
     baseline_name = "Sersic least-squares fit (GALFIT-style)"
     paper = {
