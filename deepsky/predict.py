@@ -16,6 +16,14 @@ import numpy as np
 from deepsky.errors import DeepskyError
 
 
+def _turned(batch: np.ndarray, turn: int) -> np.ndarray:
+    """``batch`` turned by one of the 8 rotations and flips (``deepsky.train.dihedral``'s numbering)."""
+    if not turn:
+        return batch
+    block = np.rot90(batch, turn % 4, axes=(1, 2))
+    return np.ascontiguousarray(block[:, :, ::-1] if turn >= 4 else block)
+
+
 def predict_array(
     model,
     images: np.ndarray,
@@ -24,6 +32,7 @@ def predict_array(
     progress: Callable[[int], None] | None = None,
     dihedral_average: bool = False,
     float32_head: bool = False,
+    turn: int = 0,
 ) -> np.ndarray:
     """Class probabilities (N, classes), or any model's outputs, for ``images`` shaped as the model's input.
 
@@ -37,13 +46,16 @@ def predict_array(
         Average the probabilities over the 8 rotations and flips of each
         (N, H, W, C) cutout (8x the time): for classes that do not change
         with orientation, as in Dieleman et al.'s Galaxy Zoo network.
+    turn : int
+        Predict every cutout turned by this one of the 8 rotations and flips
+        (the numbering of :func:`deepsky.train.dihedral`), batch by batch:
+        turning a whole large stack at once is a cache-hostile copy that
+        measured 5-20 times slower than the network itself.
     """
     if dihedral_average:
         total = 0.0
         for k in range(8):
-            view = np.rot90(images, k % 4, axes=(1, 2))
-            view = np.ascontiguousarray(view[:, :, ::-1] if k >= 4 else view)
-            total = total + predict_array(model, view, batch_size, precision, float32_head=float32_head)
+            total = total + predict_array(model, images, batch_size, precision, float32_head=float32_head, turn=k)
             if progress:
                 progress(len(images) / 8)
         return (total / 8).astype(np.float32)
@@ -54,7 +66,8 @@ def predict_array(
     if backend_name() != "torch":
         out = []
         for start in range(0, n, batch_size):
-            out.append(np.asarray(model.predict_on_batch(images[start : start + batch_size]), np.float32))
+            batch = _turned(images[start : start + batch_size], turn)
+            out.append(np.asarray(model.predict_on_batch(batch), np.float32))
             if progress:
                 progress(len(out[-1]))
         return np.concatenate(out) if out else np.zeros((0, model.output_shape[-1]), np.float32)
@@ -68,7 +81,7 @@ def predict_array(
     out = np.zeros((n, model.output_shape[-1]), np.float32)
     with torch.no_grad():
         for start in range(0, n, batch_size):
-            batch = to_torch(images[start : start + batch_size])
+            batch = to_torch(_turned(images[start : start + batch_size], turn))
             if run is not None:
                 probs = run(batch)
             else:

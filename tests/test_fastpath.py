@@ -84,3 +84,14 @@ def test_sersic_inputs_on_the_fast_path_equal_the_keras_layer():
         got = _sersic_inputs(layer, torch.from_numpy(images)).numpy()
     assert got.shape == expected.shape == (6, 48, 48, 3) and got.dtype == np.float32
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_turn_predicts_what_the_turned_cutouts_give():
+    from deepsky.train import dihedral
+
+    model, data = _model_and_data()
+    images = data.images[:40]
+    for k in range(8):
+        turned = dihedral(images, None, np.full(len(images), k))
+        np.testing.assert_allclose(predict_array(model, images, batch_size=16, precision="fp32", turn=k),
+                                   predict_array(model, turned, batch_size=16, precision="fp32"), atol=1e-5)

@@ -45,20 +45,22 @@ def window_fits(tensor, window: int) -> bool:
     return all(size is None or size >= window for size in tensor.shape[1:3])
 
 
-def conv_pool_chain(x, layout, width: float = 1.0):
-    """Apply ``layout`` to the Keras tensor ``x``: ReLU convolutions and 2x2 max poolings in order.
+def conv_pool_chain(x, layout, width: float = 1.0, pooling: str = "max"):
+    """Apply ``layout`` to the Keras tensor ``x``: ReLU convolutions and 2x2 poolings in order.
 
     Each entry is ``(filters, kernel)`` or ``(filters, kernel, stride)`` for a
     'valid' convolution named ``conv1``, ``conv2``..., or None for a pooling
-    named ``pool1``...; ``width`` multiplies every filter count.
+    named ``pool1``... (``pooling``: "max" or "average"); ``width``
+    multiplies every filter count.
     """
     from keras import layers
 
+    pool_layer = {"max": layers.MaxPooling2D, "average": layers.AveragePooling2D}[pooling]
     conv = pool = 0
     for spec in layout:
         if spec is None:
             pool += 1
-            x = layers.MaxPooling2D(2, name=f"pool{pool}")(x)
+            x = pool_layer(2, name=f"pool{pool}")(x)
         else:
             conv += 1
             filters, kernel, stride = (*spec, 1) if len(spec) == 2 else spec

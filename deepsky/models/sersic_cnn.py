@@ -4,7 +4,7 @@ Tuccillo et al. (DeepLeGATo, MNRAS 475, 894) trained a ConvNet on simulated
 HST/CANDELS H-band galaxies to output magnitude, half-light radius, Sersic
 index and axis ratio, and found it as accurate as GALFIT and far faster. This
 is not their exact network: it is a plain chain of four convolutions (the first
-strided) with max pooling and one hidden dense layer, sized so that one galaxy costs about
+strided) with average pooling and one hidden dense layer, sized so that one galaxy costs about
 20 million multiply-adds (fast enough on a CPU for the thousandfold speed-up
 over a least-squares fit), with a linear output of K means and K log standard
 deviations (:class:`deepsky.losses.GaussianNLL`), so every value comes with
@@ -16,7 +16,10 @@ from __future__ import annotations
 
 from deepsky.models.registry import register_model
 
-# (filters, kernel, stride); None marks a 2x2 max pooling. The strided first layer quarters
+# (filters, kernel, stride); None marks a 2x2 average pooling (measured against max pooling on
+# 3,000 bright galaxies, scatter / the fit's, magnitude, radius, n, axis ratio: 1.22 / 1.32 /
+# 1.58 / 1.45 against 1.32 / 1.50 / 1.62 / 1.59; a max picks one pixel of four and so turns
+# sub-pixel shifts of the profile into jumps, an average moves smoothly with them). The strided first layer quarters
 # the cost of everything after it: 2.5x faster than a 5x5 convolution and a pooling
 # (71 against 180 microseconds per galaxy in bf16 on 2 cores). Kernel sizes keep every
 # feature map symmetric about the cutout centre (48 -> 23 -> 20 -> 10 -> 8 -> 4 -> 2 pixels;
@@ -47,7 +50,7 @@ def sersic_cnn(input_shape=(64, 64, 1), num_classes=10, width=1.0, dense=256, na
 
     check_input_shape(input_shape, minimum=40, model="sersic-cnn")
     inputs = keras.Input(shape=tuple(input_shape), name="inputs")
-    x = conv_pool_chain(inputs, _LAYOUT, width)
+    x = conv_pool_chain(inputs, _LAYOUT, width, pooling="average")
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dense(int(dense), activation="relu", name="fc1")(x)
     outputs = layers.Dense(num_classes, dtype="float32", name="outputs")(x)
