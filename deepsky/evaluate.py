@@ -65,7 +65,7 @@ def _evaluate_regression(run, task, model, test, stage, on_predict, on_fit) -> d
 
     contract = run.config["contract"]
     predict_array(model, test.images[:256], float32_head=True)  # first call: kernels chosen, caches warm
-    views = getattr(task, "default_views", 1)
+    views = task.default_views
     stage(f"predicting {len(test)} held-out galaxies" + (f", {views} orientations averaged" if views > 1 else ""))
     start = time.perf_counter()
     outputs = task.predict_outputs(model, test.images, views=views, progress=on_predict)

@@ -227,12 +227,7 @@ def _sersic_inputs(layer, x):
         log_radius = (torch.log10(mean_radius) - ref.LOG_RADIUS_CENTRE) / ref.LOG_RADIUS_SCALE
         top, bottom = layer._margins(height)
         left, right = layer._margins(width)
-        # asinh(y) = sign(y) log1p(|y| + y^2 / (1 + sqrt(y^2 + 1))), in place where it can be
-        y = x[:, top:bottom, left:right, 0] * (1.0 / layer.softening)
-        size = y.abs()
-        square = size * size
-        stretched = square / square.add(1).sqrt_().add_(1)
-        stretched.add_(size).log1p_().copysign_(y).sub_(layer.mean).div_(layer.std)
+        stretched = _fast_asinh(x[:, top:bottom, left:right, 0] / layer.softening).sub_(layer.mean).div_(layer.std)
         out = torch.empty((n, bottom - top, right - left, 3), dtype=torch.float32)
         out[..., 0] = stretched
         out[..., 1] = mag[:, None, None]

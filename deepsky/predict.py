@@ -16,14 +16,6 @@ import numpy as np
 from deepsky.errors import DeepskyError
 
 
-def _turned(batch: np.ndarray, turn: int) -> np.ndarray:
-    """``batch`` turned by one of the 8 rotations and flips (``deepsky.train.dihedral``'s numbering)."""
-    if not turn:
-        return batch
-    block = np.rot90(batch, turn % 4, axes=(1, 2))
-    return np.ascontiguousarray(block[:, :, ::-1] if turn >= 4 else block)
-
-
 def predict_array(
     model,
     images: np.ndarray,
@@ -48,7 +40,7 @@ def predict_array(
         with orientation, as in Dieleman et al.'s Galaxy Zoo network.
     turn : int
         Predict every cutout turned by this one of the 8 rotations and flips
-        (the numbering of :func:`deepsky.train.dihedral`), batch by batch:
+        (:func:`deepsky.train.turn`), batch by batch:
         turning a whole large stack at once is a cache-hostile copy that
         measured 5-20 times slower than the network itself.
     """
@@ -61,12 +53,13 @@ def predict_array(
         return (total / 8).astype(np.float32)
     from deepsky.config import backend_name, bf16_supported
     from deepsky.fastpath import TorchChain, to_torch
+    from deepsky.train import turn as turn_all
 
     n = len(images)
     if backend_name() != "torch":
         out = []
         for start in range(0, n, batch_size):
-            batch = _turned(images[start : start + batch_size], turn)
+            batch = turn_all(images[start : start + batch_size], turn)
             out.append(np.asarray(model.predict_on_batch(batch), np.float32))
             if progress:
                 progress(len(out[-1]))
@@ -81,7 +74,7 @@ def predict_array(
     out = np.zeros((n, model.output_shape[-1]), np.float32)
     with torch.no_grad():
         for start in range(0, n, batch_size):
-            batch = to_torch(_turned(images[start : start + batch_size], turn))
+            batch = to_torch(turn_all(images[start : start + batch_size], turn))
             if run is not None:
                 probs = run(batch)
             else:
@@ -167,8 +160,8 @@ def _regression_columns(task, model, x, ids, rows, contract, batch_size, on_pred
     """``id``, then each parameter and its ``_err`` (half the 68% interval)."""
     outputs = np.full((len(x), task.num_outputs), np.nan, np.float32)
     if rows.size:
-        views = views or getattr(task, "default_views", 1)
-        outputs[rows] = task.predict_outputs(model, x[rows], views=views, batch_size=batch_size, progress=on_predict)
+        outputs[rows] = task.predict_outputs(model, x[rows], views=views or task.default_views, batch_size=batch_size,
+                                             progress=on_predict)
     values = task.decode(outputs, x, contract)
     columns = {"id": np.asarray(ids)}
     for name in contract["parameters"]:

@@ -57,6 +57,14 @@ class TrainConfig:
         return "bf16" if backend_name() == "torch" and bf16_supported() else "fp32"
 
 
+def turn(images: np.ndarray, k: int) -> np.ndarray:
+    """All (N, H, W, C) cutouts turned by rotation/flip ``k`` of the 8 (numbered as in :func:`dihedral`)."""
+    if not k:
+        return images
+    block = np.rot90(images, k % 4, axes=(1, 2))
+    return np.ascontiguousarray(block[:, :, ::-1] if k >= 4 else block)
+
+
 def dihedral(images: np.ndarray, rng: np.random.Generator, choice: np.ndarray | None = None) -> np.ndarray:
     """Apply one of the 8 rotations/flips of the square to each (N, H, W, C) cutout.
 
@@ -70,8 +78,7 @@ def dihedral(images: np.ndarray, rng: np.random.Generator, choice: np.ndarray | 
         sel = choice == k
         if not sel.any():
             continue
-        block = np.rot90(images[sel], k % 4, axes=(1, 2))
-        out[sel] = block[:, :, ::-1] if k >= 4 else block
+        out[sel] = turn(images[sel], k)
     return out
 
 

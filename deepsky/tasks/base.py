@@ -38,6 +38,7 @@ class Task:
     default_shift_pixels: float = 0.0
     default_class_weight: str = "none"  # "balanced" for strongly imbalanced classes
     predict_dihedral_average: bool = False  # average predictions over the 8 rotations and flips
+    default_views: int = 1  # regression: orientations evaluate and predict average (predict_outputs)
     validation_fraction: float = 0.1
     baseline_name: str = "classical baseline"
     paper: dict = {}
