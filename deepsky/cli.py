@@ -248,7 +248,7 @@ def evaluate(
                 bars[name].advance(k)
             return advance
 
-        test_size = n or Run.open(run_dir).task().default_test_size
+        test_size = Run.open(run_dir).task().simulated_test_size(n)
         metrics = evaluate_run(run_dir, data=data, n=n, on_stage=console.print,
                                on_simulate=bar("simulating", test_size), on_predict=bar("predicting", None),
                                on_fit=bar("fitting", None if data else test_size))
@@ -270,6 +270,12 @@ def _print_metrics(metrics: dict) -> None:
             speedup = (result.get("comparison") or {}).get("speedup")
             print(f"held-out scatter (network{label} / fit): " + ", ".join(parts) + f" (n={result.get('n')})"
                   + (f"; {speedup:,.0f}x faster per galaxy" if speedup else ""))
+            ratios = (result.get("comparison") or {}).get("bright_scatter_ratio") or {}
+            if any(v is not None for v in ratios.values()):
+                first = next(iter(result["parameters"].values()))
+                print(f"  bright-end scatter ratio (magnitude < {result.get('bright_limit_mag')}, "
+                      f"n={first['bright'].get('n')}): "
+                      + ", ".join(f"{name} {v:.2f}" for name, v in ratios.items() if v is not None))
         return
     keys = [k for k in ("roc_auc", "accuracy", "macro_f1", "galaxy_vs_point_source_accuracy", "elliptical_vs_spiral_accuracy", "purity_galaxy",
                         "completeness_galaxy", "purity_star", "completeness_star") if metrics.get(k) is not None]

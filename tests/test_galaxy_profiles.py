@@ -5,12 +5,14 @@ import os
 import subprocess
 import sys
 
+import h5py
 import numpy as np
 import pytest
 
 from conftest import run_cli
 from deepsky.tasks.galaxy_profiles import (
     ANGLE_MAX_AXIS_RATIO,
+    BRIGHT_LIMIT,
     PARAMETERS,
     GalaxyProfiles,
     decode,
@@ -104,6 +106,21 @@ def test_metrics_measure_bias_scatter_outliers_and_coverage():
     assert angle["n"] == int((truth["axis_ratio"] < ANGLE_MAX_AXIS_RATIO).sum())
 
 
+def test_an_added_bright_sample_counts_at_the_bright_end_but_not_overall():
+    truth = _truth(3000, seed=4)
+    extra = np.asarray(truth["mag"]) < BRIGHT_LIMIT
+    extra[np.flatnonzero(extra)[::2]] = False  # half the bright galaxies play the added sample
+    predicted = {name: np.asarray(truth[name], float).copy() for name in PARAMETERS}
+    predicted["mag"] = predicted["mag"] + np.where(extra, 1.0, 0.0)  # only the added ones are wrong
+    metrics = profile_metrics({**truth, "bright_sample": extra}, predicted)
+    mag = metrics["parameters"]["mag"]
+    assert metrics["n"] == mag["n"] == 3000 - extra.sum() and metrics["n_bright_sample"] == extra.sum()
+    assert mag["outlier_fraction"] == 0.0  # overall: the survey's mix without the added galaxies
+    assert mag["bright"]["n"] == int((np.asarray(truth["mag"]) < BRIGHT_LIMIT).sum())
+    assert abs(mag["bright"]["outlier_fraction"] - extra.sum() / mag["bright"]["n"]) < 1e-12
+    assert sum(b["n"] for b in mag["per_magnitude"]) == 3000
+
+
 def test_float32_head_keeps_precision_that_bf16_would_round_away():
     import keras
 
@@ -138,13 +155,21 @@ def test_cli_trains_evaluates_reports_and_predicts(profiles_data, tmp_path):
     result = run_cli("evaluate", run, "--n", 24)
     assert "faster per galaxy" in result.stdout
     metrics = json.loads((run / "metrics.json").read_text())
-    assert metrics["n"] == 24 and metrics["baseline"]["n"] == 24
+    # 24 with the survey's magnitude mix, and 18 more brighter than 21 for the bright-end figures only
+    assert metrics["n"] == 24 and metrics["baseline"]["n"] == 24 and metrics["n_bright_sample"] == 18
+    with h5py.File(run / "evaluation.h5", "r") as f:
+        extra, mag = f["objects/bright_sample"][...], f["objects/mag"][...]
+    assert len(extra) == 42 and extra[24:].all() and not extra[:24].any() and (mag[extra] < BRIGHT_LIMIT).all()
+    bright_n = metrics["parameters"]["mag"]["bright"]["n"]
+    assert bright_n == 18 + int((mag[:24] < BRIGHT_LIMIT).sum()) == metrics["baseline"]["parameters"]["mag"]["bright"]["n"]
+    assert f"bright-end scatter ratio (magnitude < 21.0, n={bright_n})" in result.stdout
     # the headline numbers (and their timing) are those of the default orientation average
     assert metrics["views"] == GalaxyProfiles.default_views == 2 and "2 orientations averaged" in result.stdout
     assert metrics["baseline"]["parameters"]["mag"]["scatter"] < 0.3  # the fit works on these images
     run_cli("report", run)
     page = (run / "report.html").read_text()
     assert "Bias, scatter and outliers against magnitude" in page and (run / "figures/errors_vs_magnitude.png").exists()
+    assert "18 more with magnitude below 21.0" in page and f"({bright_n} galaxies)" in page
     out = tmp_path / "params.csv"
     run_cli("predict", run, profiles_data, "-o", out)
     rows = list(csv.DictReader(out.open()))

@@ -91,6 +91,15 @@ class Dataset:
         return cls(images=images, labels=labels, objects=objects, meta=meta)
 
 
+def concatenate(parts: list[Dataset]) -> Dataset:
+    """One dataset of ``parts`` in order (images, labels and the object columns all parts have); meta of the first."""
+    labels = None if any(p.labels is None for p in parts) else np.concatenate([p.labels for p in parts])
+    columns = [name for name in parts[0].objects if all(name in p.objects for p in parts)]
+    return Dataset(images=np.concatenate([p.images for p in parts]), labels=labels,
+                   objects={name: np.concatenate([np.asarray(p.objects[name]) for p in parts]) for name in columns},
+                   meta=dict(parts[0].meta))
+
+
 def write_column(group, name: str, column) -> None:
     """Store one per-object column; numpy text becomes UTF-8 strings (HDF5 has no unicode type)."""
     import h5py

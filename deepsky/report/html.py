@@ -79,7 +79,11 @@ def _regression_sections(inputs) -> list[str]:
     from deepsky.report.regression import LABELS, per_magnitude_table, regression_summary_table, timing_table
 
     metrics = inputs.metrics
-    parts = [f'<p class="note">{metrics.get("n", "?")} held-out galaxies. Network values first, the '
+    extra = metrics.get("n_bright_sample")
+    bright_note = (f" {extra:,} more with magnitude below {fmt(metrics.get('bright_limit_mag'), 1)}, simulated for "
+                   "the bright-end and per-magnitude figures only (the overall ones keep the survey's magnitude mix)."
+                   if extra else "")
+    parts = [f'<p class="note">{fmt(metrics.get("n"), 0)} held-out galaxies.{bright_note} Network values first, the '
              f'{escape(inputs.baseline_name)} after the slash, in orange. Errors: magnitude and axis ratio as '
              "differences, radius and n relative (predicted / true - 1), angle in degrees (axis ratio below 0.8 "
              "only). Scatter is 1.48 times the median absolute deviation; an outlier misses by more than 0.5 mag, "

@@ -112,9 +112,10 @@ def plot_uncertainty_calibration(inputs, path) -> bool:
     with figure(path, (3.0 * len(names), 3.3)) as fig:
         axes = np.atleast_1d(fig.subplots(1, len(names)))
         for ax, name in zip(axes, names):
-            usable = np.ones(len(truth[name]), bool)
+            # the overall mix only, as the coverage in the summary table (not an added bright sample)
+            usable = ~np.asarray(truth.get("bright_sample", np.zeros(len(truth[name]), bool)), bool)
             if name == "position_angle_deg":
-                usable = np.asarray(truth["axis_ratio"]) < ANGLE_MAX_AXIS_RATIO
+                usable &= np.asarray(truth["axis_ratio"]) < ANGLE_MAX_AXIS_RATIO
             for label, values, colour, style in sources:
                 if f"{name}_err" not in values:
                     continue
@@ -154,6 +155,7 @@ def regression_summary_table(inputs) -> str:
     averaged = metrics.get("views_8") or {}
     ratio_8 = (averaged.get("comparison") or {}).get("bright_scatter_ratio") or {}
     base_params = baseline.get("parameters") or {}
+    n_bright = (metrics["parameters"][names[0]].get("bright") or {}).get("n")
     rows = []
     for name in names:
         net, fit = metrics["parameters"][name], base_params.get(name, {})
@@ -169,7 +171,7 @@ def regression_summary_table(inputs) -> str:
             fmt(ratio_8.get(name), 2),
         ])
     header = ["Parameter", "bias", "scatter", "outlier fraction", "68% interval coverage",
-              f"scatter, magnitude &lt; {fmt(bright, 1)}",
+              f"scatter, magnitude &lt; {fmt(bright, 1)}" + (f" ({n_bright:,} galaxies)" if n_bright else ""),
               "bright scatter ratio (network / fit)" + (f", {metrics['views']} orientations" if metrics.get("views", 1) > 1 else ""),
               "the same, 8 orientations averaged"]
     return table(header, rows)

@@ -62,6 +62,10 @@ class Task:
         """``(dataset, source, held_out)``: labelled data the run never trained on (override)."""
         raise NotImplementedError
 
+    def simulated_test_size(self, n: int | None = None) -> int:
+        """Cutouts ``test_data`` simulates when it is given no path and ``n`` (progress bars' total)."""
+        return n or self.default_test_size
+
     def check_inputs(self, contract: dict, inputs: np.ndarray, source: str) -> None:
         """Refuse inputs a trained model cannot take, naming ``source`` (override)."""
 
