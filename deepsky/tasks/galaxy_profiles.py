@@ -5,7 +5,7 @@ Simulated HST/CANDELS H-band single-Sersic galaxies
 arcsec, the H-band PSF, CANDELS-like sky and source noise). The paper used
 31k simulated galaxies, 24k for training; so does the default here (31,000
 simulated, 10% of them for validation, 2,000 held out with a seed never
-trained on). The network (:mod:`deepsky.models.sersic_cnn`) predicts for
+trained on, and 1,500 more held out with H 19-21 for the bright end). The network (:mod:`deepsky.models.sersic_cnn`) predicts for
 every galaxy a Gaussian (mean and standard deviation) of each of:
 
 ============  ======================================  ==========================
