@@ -2,8 +2,8 @@
 # The demo: simulate a task's data, train its network, evaluate it on held-out data and write
 # the report. ./demo.sh runs star-galaxy (simulated SDSS-like cutouts, Kim & Brunner's ConvNet,
 # a few minutes on 2 cores); ./demo.sh galaxy-profiles the structural-parameter task against the
-# least-squares fit (about 12 minutes); ./demo.sh galaxy-morphology the Galaxy Zoo classifier
-# (needs ../shared/data/galaxyzoo1_sdss, about 12 minutes).
+# least-squares fit (about 15 minutes); ./demo.sh galaxy-morphology the Galaxy Zoo classifier
+# (needs ../shared/data/galaxyzoo1_sdss, about 20 minutes).
 set -euo pipefail
 cd "$(dirname "$0")"
 task="${1:-star-galaxy}"

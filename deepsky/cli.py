@@ -248,9 +248,11 @@ def evaluate(
                 bars[name].advance(k)
             return advance
 
-        test_size = Run.open(run_dir).task().simulated_test_size(n)
+        run = Run.open(run_dir)
+        test_size = None if data else run.task().simulated_test_size(run.config, n)
         metrics = evaluate_run(run_dir, data=data, n=n, on_stage=console.print,
-                               on_simulate=bar("simulating", test_size), on_predict=bar("predicting", None),
+                               on_simulate=bar("simulating" if test_size else "reading", test_size or None),
+                               on_predict=bar("predicting", None),
                                on_fit=bar("fitting", None if data else test_size))
     _print_metrics(metrics)
     print(f"metrics written to {Run(run_dir).metrics_path}")

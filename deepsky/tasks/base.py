@@ -62,8 +62,8 @@ class Task:
         """``(dataset, source, held_out)``: labelled data the run never trained on (override)."""
         raise NotImplementedError
 
-    def simulated_test_size(self, n: int | None = None) -> int:
-        """Cutouts ``test_data`` simulates when it is given no path and ``n`` (progress bars' total)."""
+    def simulated_test_size(self, config: dict, n: int | None = None) -> int:
+        """Cutouts ``test_data`` simulates for a run with ``config`` when given no path and ``n``; 0 if it reads files."""
         return n or self.default_test_size
 
     def check_inputs(self, contract: dict, inputs: np.ndarray, source: str) -> None:

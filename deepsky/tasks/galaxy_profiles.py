@@ -112,7 +112,7 @@ class GalaxyProfiles(ImageTask):
         extra = {"mag_range": mag_range} if mag_range is not None else {}
         return make_profiles(n, seed=seed, survey=self.survey, progress=progress, **extra)
 
-    def simulated_test_size(self, n=None):
+    def simulated_test_size(self, config, n=None):
         n = n or self.default_test_size
         return n + round(BRIGHT_SAMPLE_FRACTION * n)
 
