@@ -118,6 +118,45 @@ class TorchChain:
     # -- forward -----------------------------------------------------------------
     def __call__(self, x, training: bool = False, logits: bool = False):
         """Forward pass; with ``logits=True`` a final softmax is left out."""
+        layers = self.layers
+        if logits and _is_softmax(layers[-1]):
+            layers = layers[:-1]
+        return self._forward(x, layers, training)
+
+    def turned(self, x, turns) -> list:
+        """Outputs for ``x`` turned by each of ``turns`` (:func:`deepsky.train.turn` numbering).
+
+        The leading layers that act on each pixel alone, or on the whole
+        cutout as a turn leaves it (:class:`~deepsky.layers.references.SersicInputs`
+        cropping a square's centre evenly), run once; only their output is
+        turned. For the Sersic network that input layer is half the time of
+        one orientation.
+        """
+        shared = self._turnable_prefix(x.shape)
+        x = self._forward(x, self.layers[:shared], False)
+        return [self._forward(turn_nhwc(x, k), self.layers[shared:], False) for k in turns]
+
+    def _turnable_prefix(self, shape) -> int:
+        """How many leading layers give the same output for a turned input as turned output."""
+        import keras
+
+        from deepsky.layers import AsinhStretch
+        from deepsky.layers.references import SersicInputs
+
+        if len(shape) != 4 or shape[1] != shape[2]:
+            return 0
+        count = 0
+        for layer in self.layers:
+            if isinstance(layer, SersicInputs):
+                top, bottom = layer._margins(shape[1])
+                if top != shape[1] - bottom:
+                    break
+            elif not isinstance(layer, (keras.layers.Normalization, AsinhStretch)):
+                break
+            count += 1
+        return count
+
+    def _forward(self, x, layers, training):
         import keras
         import torch
         import torch.nn.functional as F
@@ -125,9 +164,6 @@ class TorchChain:
         from deepsky.layers import AsinhStretch
         from deepsky.layers.references import SersicInputs
 
-        layers = self.layers
-        if logits and _is_softmax(layers[-1]):
-            layers = layers[:-1]
         nchw = False  # whether x is an NCHW view (of channels-last memory)
         for layer in layers:
             if isinstance(layer, keras.layers.Conv2D) and _plain_conv(layer):
@@ -186,6 +222,16 @@ class TorchChain:
         if nchw:
             x = x.permute(0, 2, 3, 1)
         return x
+
+
+def turn_nhwc(x, k: int):
+    """Torch (N, H, W, C) tensor turned as :func:`deepsky.train.turn` turns numpy cutouts."""
+    import torch
+
+    if not k:
+        return x
+    x = torch.rot90(x, k % 4, dims=(1, 2))
+    return (x.flip(2) if k >= 4 else x).contiguous()
 
 
 def _plain_conv(layer) -> bool:

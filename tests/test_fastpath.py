@@ -95,3 +95,25 @@ def test_turn_predicts_what_the_turned_cutouts_give():
         turned = dihedral(images, None, np.full(len(images), k))
         np.testing.assert_allclose(predict_array(model, images, batch_size=16, precision="fp32", turn=k),
                                    predict_array(model, turned, batch_size=16, precision="fp32"), atol=1e-5)
+
+
+def test_turns_share_the_sersic_input_layer_and_predict_what_each_turn_gives():
+    """Computing the input layer once and turning its output equals predicting each turned cutout."""
+    from deepsky.layers.references import SersicInputs
+    from deepsky.models import create
+    from deepsky.models.compose import with_preprocessing
+
+    rng = np.random.default_rng(1)
+    y, x = np.mgrid[:64, :64] - 31.5
+    # elongated, off-centre galaxies, so that every turn changes the pixels
+    images = (np.exp(-np.hypot((x - 3) / 2.0, y / 0.8)) * rng.uniform(0.5, 5, (12, 1, 1))
+              + rng.normal(0, 0.001, (12, 64, 64)))[..., None].astype(np.float32)
+    core = create("sersic-cnn", input_shape=(48, 48, 3), num_classes=12)
+    model = with_preprocessing(core, [SersicInputs(0.001, 1.0, 1.0, 0.06, crop=48)], (64, 64, 1))
+    assert TorchChain(model)._turnable_prefix(images.shape) == 1  # only the input layer is shared
+    together = predict_array(model, images, batch_size=5, precision="fp32", turns=range(8))
+    assert together.shape == (8, 12, 12)
+    for k in range(8):
+        np.testing.assert_allclose(together[k], predict_array(model, images, batch_size=5, precision="fp32", turn=k),
+                                   rtol=1e-4, atol=1e-5)
+    assert np.abs(together[1] - together[0]).max() > 1e-3  # the turns did differ

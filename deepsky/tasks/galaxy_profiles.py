@@ -243,12 +243,13 @@ class GalaxyProfiles(ImageTask):
 
         if views not in VIEW_CHOICES:
             raise DeepskyError(f"views must be one of {', '.join(map(str, VIEW_CHOICES))}; received {views!r}")
-        total = None
-        for choice in VIEW_CHOICES[views]:
-            out = predict_array(model, images, batch_size=batch_size, progress=progress, float32_head=True, turn=choice)
-            k = out.shape[1] // 2
-            out = np.concatenate([self.augment_targets(out[:, :k], np.full(len(out), choice)), out[:, k:]], axis=1)
-            total = out if total is None else total + out
+        choices = VIEW_CHOICES[views]
+        outputs = predict_array(model, images, batch_size=batch_size, progress=progress, float32_head=True,
+                                turns=choices)
+        k = outputs.shape[2] // 2
+        total = 0.0
+        for choice, out in zip(choices, outputs):
+            total = total + np.concatenate([self.augment_targets(out[:, :k], np.full(len(out), choice)), out[:, k:]], 1)
         return (total / views).astype(np.float32)
 
     @staticmethod
