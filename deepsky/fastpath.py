@@ -132,9 +132,23 @@ class TorchChain:
         turned. For the Sersic network that input layer is half the time of
         one orientation.
         """
+        import torch
+
         shared = self._turnable_prefix(x.shape)
         x = self._forward(x, self.layers[:shared], False)
-        return [self._forward(turn_nhwc(x, k), self.layers[shared:], False) for k in turns]
+        rest = self.layers[shared:]
+        first = self._frozen.get(id(rest[0])) if rest and self._frozen is not None else None
+        if x.ndim != 4 or first is None or first[0].ndim != 4 or not _plain_conv(rest[0]):
+            return [self._forward(turn_nhwc(x, k), rest, False) for k in turns]
+        # a convolution comes next: cast and lay out the shared output for it once, then each turn
+        # is one copy (turning the NHWC tensor, then laying it out and casting, were three)
+        x = x.permute(0, 3, 1, 2).to(first[0].dtype)
+        out = []
+        for k in turns:
+            turned = torch.rot90(x, k % 4, dims=(2, 3)) if k % 4 else x
+            turned = (turned.flip(3) if k >= 4 else turned).contiguous(memory_format=torch.channels_last)
+            out.append(self._forward(turned, rest, False, nchw=True))
+        return out
 
     def _turnable_prefix(self, shape) -> int:
         """How many leading layers give the same output for a turned input as turned output."""
@@ -156,7 +170,8 @@ class TorchChain:
             count += 1
         return count
 
-    def _forward(self, x, layers, training):
+    def _forward(self, x, layers, training, nchw: bool = False):
+        """``layers`` on ``x``: NHWC, or an NCHW view of channels-last memory when ``nchw``."""
         import keras
         import torch
         import torch.nn.functional as F
@@ -164,7 +179,6 @@ class TorchChain:
         from deepsky.layers import AsinhStretch
         from deepsky.layers.references import SersicInputs
 
-        nchw = False  # whether x is an NCHW view (of channels-last memory)
         for layer in layers:
             if isinstance(layer, keras.layers.Conv2D) and _plain_conv(layer):
                 if not nchw:
@@ -173,8 +187,15 @@ class TorchChain:
                 if self._frozen is not None:
                     x = x.to(weight.dtype)
                 padding = 0 if layer.padding == "valid" else layer.kernel_size[0] // 2
+                if self._frozen is not None and _is_relu(layer.activation) and _fused_conv_relu_available():
+                    # oneDNN's convolution with the ReLU fused in (what torch.compile emits on a CPU): a
+                    # separate ReLU pass over the output cost 40% of the convolution itself
+                    x = torch.ops.mkldnn._convolution_pointwise(
+                        x, weight, bias, [padding, padding], list(layer.strides), list(layer.dilation_rate), 1,
+                        "relu", [], "")
+                    continue
                 x = F.conv2d(x, weight, bias, layer.strides, padding, layer.dilation_rate)
-                x = _activate(layer.activation, x, nchw)
+                x = _activate(layer.activation, x, nchw, inplace=self._frozen is not None)
             elif isinstance(layer, (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)) and (
                 layer.padding == "valid"
             ):
@@ -196,7 +217,7 @@ class TorchChain:
                         x = x @ weight if bias is None else torch.addmm(bias.float(), x, weight)
                 else:
                     x = x @ weight if bias is None else torch.addmm(bias, x, weight)
-                x = _activate(layer.activation, x, nchw)
+                x = _activate(layer.activation, x, nchw, inplace=self._frozen is not None)
             elif isinstance(layer, keras.layers.Dropout):
                 x = F.dropout(x, layer.rate, training=training)
             elif isinstance(layer, keras.layers.Cropping2D) and not nchw:
@@ -298,14 +319,27 @@ def _is_softmax(layer) -> bool:
     return isinstance(layer, keras.layers.Activation) and getattr(layer.activation, "__name__", "") == "softmax"
 
 
-def _activate(activation, x, nchw):
+def _is_relu(activation) -> bool:
+    return getattr(activation, "__name__", "") == "relu"
+
+
+def _fused_conv_relu_available() -> bool:
+    import torch
+
+    return not torch.is_grad_enabled() and torch.backends.mkldnn.is_available() and hasattr(
+        torch.ops.mkldnn, "_convolution_pointwise")
+
+
+def _activate(activation, x, nchw, inplace: bool = False):
+    """``activation`` on ``x``; ``inplace`` for a fresh layer output no gradient needs (a third of the
+    Sersic network's inference time was out-of-place ReLUs: an allocation and a copy each)."""
     import torch.nn.functional as F
 
     name = getattr(activation, "__name__", "")
     if name == "linear":
         return x
     if name == "relu":
-        return F.relu(x)
+        return F.relu(x, inplace=inplace)
     if name == "softmax":
         return F.softmax(x.float(), dim=1 if nchw else -1)
     return activation(x)  # elementwise Keras activations work on any layout

@@ -1,6 +1,7 @@
 """The torch fast path computes what the Keras model computes."""
 
 import numpy as np
+import pytest
 
 from deepsky import tasks
 from deepsky.fastpath import TorchChain
@@ -117,3 +118,22 @@ def test_turns_share_the_sersic_input_layer_and_predict_what_each_turn_gives():
         np.testing.assert_allclose(together[k], predict_array(model, images, batch_size=5, precision="fp32", turn=k),
                                    rtol=1e-4, atol=1e-5)
     assert np.abs(together[1] - together[0]).max() > 1e-3  # the turns did differ
+
+
+def test_inference_with_the_relu_fused_into_the_convolutions_matches_keras():
+    """Frozen for inference, convolutions with a ReLU run as one oneDNN op: the same numbers as Keras."""
+    import torch
+
+    from deepsky.fastpath import _fused_conv_relu_available, _is_relu
+    from deepsky.models import create
+
+    model = create("sersic-cnn", input_shape=(48, 48, 3), num_classes=12)
+    convs = [layer for layer in model.layers if type(layer).__name__ == "Conv2D"]
+    assert convs and all(_is_relu(layer.activation) for layer in convs)
+    x = torch.from_numpy(np.random.default_rng(3).standard_normal((10, 48, 48, 3)).astype(np.float32))
+    with torch.no_grad():
+        if not _fused_conv_relu_available():
+            pytest.skip("this torch build has no oneDNN fused convolution")
+        expected = model(x, training=False).numpy()
+        got = TorchChain(model).freeze(torch.float32)(x).numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
