@@ -164,7 +164,7 @@ def test_cli_trains_evaluates_reports_and_predicts(profiles_data, tmp_path):
     assert bright_n == 18 + int((mag[:24] < BRIGHT_LIMIT).sum()) == metrics["baseline"]["parameters"]["mag"]["bright"]["n"]
     assert f"bright-end scatter ratio (magnitude < 21.0, n={bright_n})" in result.stdout
     # the headline numbers (and their timing) are those of the default orientation average
-    assert metrics["views"] == GalaxyProfiles.default_views == 2 and "2 orientations averaged" in result.stdout
+    assert metrics["views"] == GalaxyProfiles.default_views == 4 and "4 orientations averaged" in result.stdout
     assert metrics["baseline"]["parameters"]["mag"]["scatter"] < 0.3  # the fit works on these images
     run_cli("report", run)
     page = (run / "report.html").read_text()

@@ -92,9 +92,11 @@ class GalaxyProfiles(ImageTask):
     default_learning_rate = 1e-3
     augment = True
     # orientations averaged by evaluate and predict (VIEW_CHOICES), measured on 3,000 bright galaxies
-    # (n scatter / the fit's): 1.58 for one, 1.48 for two, 1.41 for four; one orientation is about
-    # 40 microseconds per galaxy on 2 cores, and the bar is 1,000 times faster than the fit's 90-150 ms
-    default_views = 2
+    # (n scatter / the fit's): 1.58 for one, 1.48 for two, 1.41 for four; with two, evaluate's 1,842
+    # bright galaxies read 1.51. Four cost about 110 microseconds per galaxy on 2 cores (the input
+    # layer shared by the turns, ReLUs fused into the convolutions), two cost that before; the bar
+    # is 1,000 times faster than the fit's 90-150 ms
+    default_views = 4
     validation_fraction = 0.1
     baseline_name = "Sersic least-squares fit (GALFIT-style)"
     paper = {
