@@ -139,16 +139,12 @@ class TorchChain:
         rest = self.layers[shared:]
         first = self._frozen.get(id(rest[0])) if rest and self._frozen is not None else None
         if x.ndim != 4 or first is None or first[0].ndim != 4 or not _plain_conv(rest[0]):
-            return [self._forward(turn_nhwc(x, k), rest, False) for k in turns]
+            return [self._forward(turn_tensor(x, k, (1, 2)).contiguous(), rest, False) for k in turns]
         # a convolution comes next: cast and lay out the shared output for it once, then each turn
         # is one copy (turning the NHWC tensor, then laying it out and casting, were three)
         x = x.permute(0, 3, 1, 2).to(first[0].dtype)
-        out = []
-        for k in turns:
-            turned = torch.rot90(x, k % 4, dims=(2, 3)) if k % 4 else x
-            turned = (turned.flip(3) if k >= 4 else turned).contiguous(memory_format=torch.channels_last)
-            out.append(self._forward(turned, rest, False, nchw=True))
-        return out
+        return [self._forward(turn_tensor(x, k, (2, 3)).contiguous(memory_format=torch.channels_last), rest, False,
+                              nchw=True) for k in turns]
 
     def _turnable_prefix(self, shape) -> int:
         """How many leading layers give the same output for a turned input as turned output."""
@@ -245,14 +241,12 @@ class TorchChain:
         return x
 
 
-def turn_nhwc(x, k: int):
-    """Torch (N, H, W, C) tensor turned as :func:`deepsky.train.turn` turns numpy cutouts."""
+def turn_tensor(x, k: int, dims=(1, 2)):
+    """Torch tensor turned over its (row, column) ``dims`` as :func:`deepsky.train.turn` turns numpy cutouts."""
     import torch
 
-    if not k:
-        return x
-    x = torch.rot90(x, k % 4, dims=(1, 2))
-    return (x.flip(2) if k >= 4 else x).contiguous()
+    x = torch.rot90(x, k % 4, dims=dims) if k % 4 else x
+    return x.flip(dims[1]) if k >= 4 else x
 
 
 def _plain_conv(layer) -> bool:

@@ -52,13 +52,9 @@ def predict_array(
     if turns is not None:
         return _predict_turns(model, images, tuple(turns), batch_size, precision, progress, float32_head)
     if dihedral_average:
-        total = 0.0
-        for k in range(8):
-            total = total + predict_array(model, images, batch_size, precision, float32_head=float32_head, turn=k)
-            if progress:
-                progress(len(images) / 8)
-        return (total / 8).astype(np.float32)
-    from deepsky.config import backend_name, bf16_supported
+        return predict_array(model, images, batch_size, precision, progress, float32_head=float32_head,
+                             turns=range(8)).mean(axis=0)
+    from deepsky.config import backend_name
     from deepsky.fastpath import TorchChain, to_torch
     from deepsky.train import turn as turn_all
 
@@ -74,10 +70,8 @@ def predict_array(
 
     import torch
 
-    if precision == "auto":
-        precision = "bf16" if bf16_supported() else "fp32"
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
-    run = TorchChain(model, float32_head=float32_head).freeze(dtype) if TorchChain.supports(model) else None
+    precision = _resolve(precision)
+    run = _frozen_chain(model, precision, float32_head) if TorchChain.supports(model) else None
     out = np.zeros((n, model.output_shape[-1]), np.float32)
     with torch.no_grad():
         for start in range(0, n, batch_size):
@@ -93,8 +87,23 @@ def predict_array(
     return out
 
 
+def _resolve(precision: str) -> str:
+    from deepsky.config import bf16_supported
+
+    return ("bf16" if bf16_supported() else "fp32") if precision == "auto" else precision
+
+
+def _frozen_chain(model, precision: str, float32_head: bool):
+    """The model's torch fast path with its weights frozen in ``precision`` (bf16 or fp32) for inference."""
+    import torch
+
+    from deepsky.fastpath import TorchChain
+
+    return TorchChain(model, float32_head=float32_head).freeze(torch.bfloat16 if precision == "bf16" else torch.float32)
+
+
 def _predict_turns(model, images, turns, batch_size, precision, progress, float32_head) -> np.ndarray:
-    from deepsky.config import backend_name, bf16_supported
+    from deepsky.config import backend_name
     from deepsky.fastpath import TorchChain, to_torch
 
     if len(turns) == 1 or backend_name() != "torch" or not TorchChain.supports(model):
@@ -106,9 +115,7 @@ def _predict_turns(model, images, turns, batch_size, precision, progress, float3
         return np.stack(out) if out else np.zeros((0, len(images), model.output_shape[-1]), np.float32)
     import torch
 
-    if precision == "auto":
-        precision = "bf16" if bf16_supported() else "fp32"
-    run = TorchChain(model, float32_head=float32_head).freeze(torch.bfloat16 if precision == "bf16" else torch.float32)
+    run = _frozen_chain(model, _resolve(precision), float32_head)
     out = np.zeros((len(turns), len(images), model.output_shape[-1]), np.float32)
     with torch.no_grad():
         for start in range(0, len(images), batch_size):

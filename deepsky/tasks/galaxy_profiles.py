@@ -116,7 +116,7 @@ class GalaxyProfiles(ImageTask):
 
     def simulated_test_size(self, config, n=None):
         n = n or self.default_test_size
-        return n + round(BRIGHT_SAMPLE_FRACTION * n)
+        return n + _bright_sample_size(n)
 
     def test_data(self, config, path=None, n=None, progress=None, on_stage=None):
         """A data set from ``path``, or the held-out simulation plus a bright-only sample (``bright_sample``).
@@ -131,7 +131,7 @@ class GalaxyProfiles(ImageTask):
         test, source, held_out = super().test_data(config, path, n, progress, on_stage)
         if path is not None:
             return test, source, held_out
-        extra_n = round(BRIGHT_SAMPLE_FRACTION * len(test))
+        extra_n = _bright_sample_size(len(test))
         if not extra_n:
             return test, source, held_out
         seed = self.test_seed(self.test_seed(config["train"]["seed"]))
@@ -299,6 +299,11 @@ class GalaxyProfiles(ImageTask):
             images.append(image)
         ids = np.array([path.name for path in files])
         return np.stack(images).astype(np.float32), ids, None, {"units": contract.get("units")}
+
+
+def _bright_sample_size(n: int) -> int:
+    """Galaxies brighter than ``BRIGHT_LIMIT`` that evaluate adds to a simulated test set of ``n``."""
+    return round(BRIGHT_SAMPLE_FRACTION * n)
 
 
 def _angle_columns() -> tuple[int, int]:
