@@ -70,8 +70,7 @@ def test_sersic_inputs_on_the_fast_path_equal_the_keras_layer():
     import keras
     import torch
 
-    from deepsky.fastpath import _sersic_inputs
-    from deepsky.layers.references import SersicInputs
+    from deepsky.layers.references import SersicInputs, _sersic_inputs_kernel
 
     rng = np.random.default_rng(0)
     y, x = np.mgrid[:64, :64] - 31.5
@@ -82,13 +81,13 @@ def test_sersic_inputs_on_the_fast_path_equal_the_keras_layer():
     layer = SersicInputs(0.00063, 1.6, 1.3, 0.06, crop=48)
     expected = keras.ops.convert_to_numpy(layer(images))
     with torch.autocast("cpu", dtype=torch.bfloat16):  # as in training: must not round the sums
-        got = _sersic_inputs(layer, torch.from_numpy(images)).numpy()
+        got = _sersic_inputs_kernel(layer, torch.from_numpy(images), None).numpy()
     assert got.shape == expected.shape == (6, 48, 48, 3) and got.dtype == np.float32
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
 
 
 def test_turn_predicts_what_the_turned_cutouts_give():
-    from deepsky.train import dihedral
+    from deepsky.data.augment import dihedral
 
     model, data = _model_and_data()
     images = data.images[:40]
@@ -137,3 +136,204 @@ def test_inference_with_the_relu_fused_into_the_convolutions_matches_keras():
         expected = model(x, training=False).numpy()
         got = TorchChain(model).freeze(torch.float32)(x).numpy()
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+
+
+# -- any functional graph -----------------------------------------------------------
+def _two_view_model():
+    """A two-input 1-D network (global and local light-curve views), dilated convolutions, concatenation."""
+    import keras
+    from keras import layers
+
+    views = []
+    inputs = []
+    for name, length in (("global_view", 61), ("local_view", 21)):
+        x = inp = keras.Input((length, 1), name=name)
+        x = layers.Conv1D(4, 5, padding="same", activation="relu")(x)
+        x = layers.Conv1D(4, 3, dilation_rate=2, padding="causal", activation="elu")(x)
+        x = layers.MaxPooling1D(3, strides=2, padding="same")(x)
+        x = layers.Conv1D(6, 3, strides=2, padding="same", groups=2)(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.LeakyReLU(0.1)(x)
+        views.append(layers.Flatten()(x))
+        inputs.append(inp)
+    pooled = layers.GlobalAveragePooling1D()(layers.UpSampling1D(2)(layers.Reshape((-1, 2))(views[1])))
+    x = layers.Concatenate()([*views, pooled])
+    x = layers.Dense(8, activation="gelu")(x)
+    x = layers.Dropout(0.2)(x)
+    out = layers.Dense(3, activation="softmax", name="probabilities")(x)
+    return keras.Model(inputs, out)
+
+
+def _tiny_unet():
+    import keras
+    from keras import layers
+
+    inp = keras.Input((16, 16, 2), name="image")
+    d1 = layers.Conv2D(4, 3, padding="same", activation="relu")(inp)
+    d2 = layers.Conv2D(8, 3, strides=2, padding="same", activation="swish")(layers.ZeroPadding2D(((0, 1), (1, 0)))(d1))
+    d2 = layers.Cropping2D(((0, 1), (1, 0)))(d2)  # back to 8x8
+    b = layers.AveragePooling2D(2, padding="same")(d2)
+    b = layers.Conv2D(8, 3, padding="same", activation="tanh")(b)
+    u2 = layers.UpSampling2D(2)(b)
+    u2 = layers.Concatenate()([u2, d2])
+    u1 = layers.Conv2DTranspose(4, 3, strides=2, padding="same", activation="selu")(u2)
+    u1 = layers.Add()([u1, d1])
+    u1 = layers.Multiply()([u1, layers.Activation("sigmoid")(u1)])
+    out = layers.Conv2D(1, 1, name="mask")(layers.Conv2DTranspose(3, 2, padding="valid")(u1))
+    return keras.Model(inp, out)
+
+
+def _inputs_for(model, n, seed=0):
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal((n, *t.shape[1:])).astype(np.float32) for t in model.inputs]
+
+
+def _logits_model(model):
+    import keras
+
+    producing = model.outputs[0]._keras_history[0]
+    inner = producing._inbound_nodes[0].input_tensors[0] if type(producing).__name__ == "Activation" else None
+    return model if inner is None else keras.Model(model.inputs, inner)
+
+
+def _assert_close(got, expected, rtol=1e-4):
+    got, expected = np.asarray(got, np.float64), np.asarray(expected, np.float64)
+    np.testing.assert_allclose(got, expected, rtol=rtol, atol=rtol * np.abs(expected).max())
+
+
+def _graph_cases():
+    from deepsky.models import create
+
+    return {
+        "resnet-18": lambda: create("resnet-18", input_shape=(32, 32, 5), num_classes=3),
+        "inception-v1": lambda: create("inception-v1", input_shape=(32, 32, 3), num_classes=4),
+        "two-view-1d": _two_view_model,
+        "unet": _tiny_unet,
+    }
+
+
+@pytest.mark.parametrize("name", ["resnet-18", "inception-v1", "two-view-1d", "unet"])
+def test_graph_forward_matches_keras_in_float32(name):
+    """Residual additions, concatenations, two inputs, transposed convolutions: the fast path equals Keras."""
+    import torch
+
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = _graph_cases()[name]()
+    assert TorchChain.supports(model)
+    xs = [torch.from_numpy(x) for x in _inputs_for(model, 3)]
+    xs = xs[0] if len(xs) == 1 else xs
+    graph = TorchChain(model)
+    with torch.no_grad():
+        _assert_close(graph(xs).numpy(), model(xs, training=False).numpy())
+        # before the softmax, where differences are not squashed
+        expected = _logits_model(model)(xs, training=False).numpy()
+        got = graph(xs, logits=True)
+        if _logits_model(model) is model and name == "two-view-1d":  # a Dense layer's own softmax
+            got = torch.softmax(got, -1)
+        _assert_close(got.numpy(), expected)
+        graph.freeze(torch.float32)
+        _assert_close(graph(xs).numpy(), model(xs, training=False).numpy())
+
+
+def test_graph_takes_inputs_by_name_and_runs_nested_models():
+    import keras
+    import torch
+
+    inner = keras.Sequential([keras.Input((21, 1)), keras.layers.Conv1D(3, 3), keras.layers.GlobalMaxPooling1D()])
+    a, b = keras.Input((21, 1), name="a"), keras.Input((21, 1), name="b")
+    model = keras.Model([a, b], keras.layers.Subtract()([inner(a), inner(b)]))  # one sub-model called twice
+    xa, xb = (torch.from_numpy(x) for x in _inputs_for(model, 4))
+    with torch.no_grad():
+        expected = model([xa, xb]).numpy()
+        _assert_close(TorchChain(model)({"b": xb, "a": xa}).numpy(), expected)
+
+
+def test_a_layer_without_a_kernel_runs_as_keras_and_matches():
+    import keras
+    import torch
+
+    from deepsky.fastpath import kernel_for
+
+    class CentreSurround(keras.layers.Layer):  # a layer the fast path has never heard of
+        def call(self, x):
+            return x - keras.ops.mean(x, axis=(1, 2), keepdims=True) * keras.ops.arange(x.shape[-1], dtype=x.dtype)
+
+    class Doubled(keras.layers.Conv2D):  # a known class with its own call is not the known computation
+        def call(self, x):
+            return 2 * super().call(x)
+
+    inp = keras.Input((12, 12, 2))
+    x = keras.layers.Conv2D(3, 3, activation="relu")(inp)
+    surround = CentreSurround()
+    doubled = Doubled(2, 3)
+    x = doubled(surround(x))
+    model = keras.Model(inp, keras.layers.Dense(2)(keras.layers.Flatten()(x)))
+    assert kernel_for(surround) is None and kernel_for(doubled) is None
+    x = torch.from_numpy(_inputs_for(model, 3)[0])
+    with torch.no_grad():
+        _assert_close(TorchChain(model)(x).numpy(), model(x).numpy())
+        _assert_close(TorchChain(model).freeze(torch.float32)(x).numpy(), model(x).numpy())
+
+
+def test_batch_norm_moving_statistics_move_as_keras_moves_them():
+    """Training mode: batch statistics, and Keras' momentum convention with the biased variance."""
+    import keras
+    import torch
+
+    keras.utils.set_random_seed(1)
+    model = _graph_cases()["resnet-18"]()
+    xs = torch.from_numpy(_inputs_for(model, 4)[0] * 3 + 1)
+    start = [v.numpy().copy() for v in model.weights]
+    norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    with torch.no_grad():
+        expected_out = _logits_model(model)(xs, training=True).numpy()
+        expected = [(layer.moving_mean.numpy().copy(), layer.moving_variance.numpy().copy()) for layer in norms]
+        model.set_weights(start)
+        got_out = TorchChain(model)(xs, training=True, logits=True).numpy()
+    _assert_close(got_out, expected_out)
+    for layer, (mean, variance) in zip(norms, expected):
+        assert not np.allclose(mean, 0)
+        _assert_close(layer.moving_mean.numpy(), mean)
+        _assert_close(layer.moving_variance.numpy(), variance)
+
+
+@pytest.mark.parametrize("name", ["resnet-18", "two-view-1d"])
+def test_a_bf16_training_step_through_the_graph_updates_the_keras_variables(name):
+    import keras
+    import torch
+    import torch.nn.functional as F
+
+    keras.utils.set_random_seed(2)
+    model = _graph_cases()[name]()
+    before = [v.numpy().copy() for v in model.trainable_variables]
+    graph = TorchChain(model)
+    optimizer = torch.optim.AdamW([v.value for v in model.trainable_variables], lr=1e-3)
+    xs = [torch.from_numpy(x) for x in _inputs_for(model, 4)]
+    xs = xs[0] if len(xs) == 1 else xs
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits = graph(xs, training=True, logits=True)
+    loss = F.cross_entropy(logits.float(), torch.tensor([0, 1, 2, 0]))
+    loss.backward()
+    optimizer.step()
+    after = [v.numpy() for v in model.trainable_variables]
+    assert all(not np.allclose(a, b) for a, b in zip(after, before))
+
+
+def test_bf16_graph_prediction_stays_close_to_float32():
+    import keras
+
+    keras.utils.set_random_seed(3)
+    model = _graph_cases()["resnet-18"]()
+    images = _inputs_for(model, 6)[0]
+    fp32 = predict_array(model, images, precision="fp32")
+    bf16 = predict_array(model, images, precision="bf16", batch_size=4)
+    assert np.abs(fp32 - bf16).max() < 0.02
+    np.testing.assert_allclose(fp32, TorchChain(model)(to_torch_input(images)).detach().numpy(), atol=1e-5)
+
+
+def to_torch_input(images):
+    from deepsky.fastpath import to_torch
+
+    return to_torch(images)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import keras
 
+from deepsky.fastpath import register_kernel
+
 
 @keras.saving.register_keras_serializable(package="deepsky")
 class AsinhStretch(keras.layers.Layer):
@@ -32,3 +34,18 @@ class AsinhStretch(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "softening": list(self.softening)}
+
+
+def _softening(layer):
+    import torch
+
+    return (torch.tensor(layer.softening, dtype=torch.float32),)
+
+
+@register_kernel(AsinhStretch, weights=_softening, turns=True, cast_weights=False)
+def _asinh_kernel(layer, x, ctx):
+    """The stretch in torch ops on the fast path (asinh from log1p: 3x faster on a CPU)."""
+    from deepsky.fastpath import _fast_asinh
+
+    (softening,) = ctx.weights(layer)
+    return _fast_asinh(x / softening.to(x.dtype).view(ctx.channel_shape(x)))

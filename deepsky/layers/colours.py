@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import keras
 
+from deepsky.fastpath import register_kernel
+
 
 @keras.saving.register_keras_serializable(package="deepsky")
 class AdjacentColours(keras.layers.Layer):
@@ -21,3 +23,11 @@ class AdjacentColours(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], 2 * input_shape[-1] - 1)
+
+
+@register_kernel(AdjacentColours, layout="channels_last")
+def _colours_kernel(layer, x, ctx):
+    """The colours in torch ops on the fast path."""
+    import torch
+
+    return torch.cat([x, x[..., :-1] - x[..., 1:]], dim=-1)

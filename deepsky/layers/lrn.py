@@ -11,6 +11,7 @@ ensure_backend()
 import keras  # noqa: E402
 
 from deepsky.errors import DeepskyError  # noqa: E402
+from deepsky.fastpath import register_kernel  # noqa: E402
 
 
 @keras.saving.register_keras_serializable(package="deepsky")
@@ -80,3 +81,15 @@ class LocalResponseNormalization(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "size": self.size, "alpha": self.alpha, "beta": self.beta, "k": self.k}
+
+
+@register_kernel(LocalResponseNormalization, layout="channels_first")
+def _lrn_kernel(layer, x, ctx):
+    """torch's LRN on the fast path; it averages the window where the paper sums, hence ``alpha * size``."""
+    import torch.nn.functional as F
+
+    if x.ndim != 4:
+        return None
+    # torch has no bf16 3-D average pooling on a CPU; the window sums want float32 anyway
+    y = F.local_response_norm(x.float(), layer.size, alpha=layer.alpha * layer.size, beta=layer.beta, k=layer.k)
+    return y.to(x.dtype)

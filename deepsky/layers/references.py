@@ -15,6 +15,8 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from deepsky.fastpath import register_kernel
+
 FLUX_FLOOR_NMGY = 0.05  # fluxes are floored here (AB 25.75): a noisy faint sum can be negative
 MAG_CENTRE, MAG_SCALE = 22.0, 1.5
 LOG_RADIUS_CENTRE, LOG_RADIUS_SCALE = -0.5, 0.3
@@ -99,3 +101,48 @@ class SersicInputs(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "softening": self.softening, "mean": self.mean, "std": self.std,
                 "pixel_scale_arcsec": self.pixel_scale_arcsec, "crop": self.crop}
+
+
+def _turns_with_the_cutout(layer, shape) -> bool:
+    """A square cutout's centre crop and its radius grid are the same after a turn."""
+    top, bottom = layer._margins(shape[1])
+    return shape[1] == shape[2] and top == shape[1] - bottom
+
+
+@register_kernel(SersicInputs, layout="channels_last", turns=_turns_with_the_cutout)
+def _sersic_inputs_kernel(layer, x, ctx):
+    """:class:`SersicInputs` in plain torch ops, NHWC in and out.
+
+    The same values as the Keras layer (within float32 rounding), about ten
+    times faster: the two sums over the pixels are one matrix product, and
+    no Keras op dispatch. Runs in float32 even under bf16 autocast: the
+    reference magnitude comes from a sum of thousands of pixels.
+    """
+    import torch
+
+    from deepsky.fastpath import _fast_asinh
+
+    n, height, width, _ = x.shape
+    basis = _SERSIC_BASES.get((height, width))
+    if basis is None:
+        grid = _radius_grid(height, width).ravel()
+        basis = _SERSIC_BASES[(height, width)] = torch.from_numpy(
+            np.stack([np.ones_like(grid), grid], 1).astype(np.float32))
+    with torch.autocast("cpu", enabled=False):
+        x = x.float()
+        sums = x.reshape(n, height * width) @ basis  # (N, 2): flux, flux-weighted radius
+        flux = sums[:, 0].clamp_min(FLUX_FLOOR_NMGY)
+        mean_radius = (sums[:, 1] / flux).clamp(0.5, min(height, width) / 2) * layer.pixel_scale_arcsec
+        mag = (22.5 - 2.5 * torch.log10(flux) - MAG_CENTRE) / MAG_SCALE
+        log_radius = (torch.log10(mean_radius) - LOG_RADIUS_CENTRE) / LOG_RADIUS_SCALE
+        top, bottom = layer._margins(height)
+        left, right = layer._margins(width)
+        stretched = _fast_asinh(x[:, top:bottom, left:right, 0] / layer.softening).sub_(layer.mean).div_(layer.std)
+        out = torch.empty((n, bottom - top, right - left, 3), dtype=torch.float32)
+        out[..., 0] = stretched
+        out[..., 1] = mag[:, None, None]
+        out[..., 2] = log_radius[:, None, None]
+        return out
+
+
+_SERSIC_BASES: dict = {}  # (height, width) -> (H*W, 2) matrix of ones and pixel radii
