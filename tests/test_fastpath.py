@@ -337,3 +337,15 @@ def to_torch_input(images):
     from deepsky.fastpath import to_torch
 
     return to_torch(images)
+
+
+def test_laying_kernels_out_for_torch_keeps_their_values():
+    """The graph re-strides convolution kernels once (no copy per step); the Keras variables keep their values."""
+    import keras
+
+    keras.utils.set_random_seed(4)
+    model = _tiny_unet()
+    before = [v.numpy().copy() for v in model.weights]
+    TorchChain(model)
+    for value, variable in zip(before, model.weights):
+        np.testing.assert_array_equal(variable.numpy(), value)
