@@ -467,8 +467,11 @@ def _fold(steps, output_keys):
         found = readers.get(key, [])
         return found[0] if len(found) == 1 and key not in outputs else None
 
-    plan, absorbed = [], set()
+    plan, absorbed, deferred = [], set(), {}
     for step in steps:
+        if id(step) in deferred:  # a convolution that absorbed this addition runs here, where both terms exist
+            plan.append(deferred.pop(id(step)))
+            continue
         if id(step) in absorbed:
             continue
         step = copy.copy(step)
@@ -493,6 +496,22 @@ def _fold(steps, output_keys):
             step.unary = unary
             absorbed.add(id(following))
             step.outputs = following.outputs
+        elif (rank == 2 and following is not None and following.kernel is not None and len(following.inputs) == 2
+              and isinstance(following.layer, keras.layers.Add) and following.inputs[0] != following.inputs[1]
+              and id(following) not in deferred):
+            # a residual block's end, conv + shortcut (+ ReLU), is one oneDNN call with the sum fused in
+            if step.cache is None:
+                step.cache = tuple(t.detach() for t in _conv_weights_or_zero_bias(layer))
+            other = following.inputs[1] if following.inputs[0] == step.outputs[0] else following.inputs[0]
+            step.inputs = [*step.inputs, other]
+            step.outputs = following.outputs
+            after = sole_reader(step.outputs[0])
+            step.unary = _layer_unary(after.layer) if after is not None and after.kernel is not None else None
+            if step.unary is not None:
+                absorbed.add(id(after))
+                step.outputs = after.outputs
+            plan.pop()
+            deferred[id(following)] = step
     return plan
 
 
@@ -716,12 +735,23 @@ def _conv(layer, x, ctx):
     import torch
     import torch.nn.functional as F
 
+    residual = None
+    if isinstance(x, list):  # frozen: a residual sum folded in (see _fold)
+        x, residual = x
     weight, bias = ctx.weights(layer)
     if ctx.frozen:
         x = x.to(weight.dtype)
     rank = x.ndim - 2
     x, padding = _pad_or_pass(x, _pads(layer, x.shape[2:], layer.kernel_size, layer.dilation_rate))
     unary = ctx.unary(layer)
+    if residual is not None:
+        if _fused_conv_relu_available():
+            residual = residual.to(weight.dtype).contiguous(memory_format=torch.channels_last)
+            return torch.ops.mkldnn._convolution_pointwise.binary(
+                x, residual, weight, bias, padding, list(layer.strides), list(layer.dilation_rate), layer.groups,
+                "add", None, unary[0] if unary else None, unary[1] if unary else [], "")
+        y = F.conv2d(x, weight, bias, layer.strides, padding, layer.dilation_rate, layer.groups) + residual
+        return y if unary is None else _apply_unary(unary, y, False)
     if rank == 2 and ctx.frozen and unary not in (None, "other") and _fused_conv_relu_available():
         # oneDNN's convolution with the activation fused in (what torch.compile emits on a CPU): a
         # separate ReLU pass over the output cost 40% of the convolution itself
