@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sys
+from pathlib import Path
+
+from deepsky.errors import DeepskyError
 
 DEFAULT_BACKEND = "torch"
 
@@ -44,3 +48,250 @@ def bf16_supported() -> bool:
         return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except Exception:  # an older torch without the probe: assume no
         return False
+
+
+# --- threads -----------------------------------------------------------------
+
+THREADS_ENV = "DEEPSKY_THREADS"
+CGROUP_ROOT = "/sys/fs/cgroup"
+
+# libgomp (torch's OpenMP on Linux) spins ~300,000 iterations at each barrier
+# by default; beside another CPU-bound process on the same cores the spinning
+# thread steals the core its partner needs, and a 30 s epoch took 283-324 s.
+# Sleeping at once instead costs nothing measurable alone (100 conv-net steps:
+# 7.4-8.5 s vs 7.8-8.6 s) and keeps the slowdown beside a CPU-bound neighbour
+# near the fair share of 2: 1.5-2.2x, against 2.1-7.3x spinning (2 cores,
+# 2026-12-05). KMP_BLOCKTIME is the same switch for Intel's OpenMP.
+THREAD_ENV_DEFAULTS = {"OMP_WAIT_POLICY": "PASSIVE", "KMP_BLOCKTIME": "0"}
+
+
+def _cgroup_v2_dirs(root: Path) -> list[Path]:
+    """The process's own cgroup v2 folder and its parents up to ``root``; a quota on any of them binds."""
+    dirs = [root]
+    try:
+        text = Path("/proc/self/cgroup").read_text()
+    except OSError:
+        return dirs
+    for line in text.splitlines():
+        if line.startswith("0::"):
+            own = root / line[3:].strip().lstrip("/")
+            while own != root and root in own.parents:
+                dirs.append(own)
+                own = own.parent
+    return dirs
+
+
+def _read_quota(quota_text: str, period_text: str) -> float | None:
+    """``quota / period`` in cores, or None for no limit ("max", -1) or unreadable values."""
+    try:
+        quota, period = int(quota_text), int(period_text)
+    except ValueError:
+        return None
+    if quota <= 0 or period <= 0:
+        return None
+    return quota / period
+
+
+def cgroup_cpu_limit(cgroup_root: str | os.PathLike = CGROUP_ROOT) -> float | None:
+    """The CPU quota of this process's cgroup in cores (e.g. 1.5), or None when there is none.
+
+    Reads cgroup v2 ``cpu.max`` ("quota period" or "max period") and cgroup v1
+    ``cpu.cfs_quota_us`` / ``cpu.cfs_period_us``; the smallest quota found wins.
+
+    Parameters
+    ----------
+    cgroup_root : path
+        Where the cgroup file system is mounted; tests point it at fake files.
+    """
+    root = Path(cgroup_root)
+    limits = []
+    for folder in _cgroup_v2_dirs(root):
+        try:
+            parts = (folder / "cpu.max").read_text().split()
+        except OSError:
+            continue
+        if len(parts) == 2:
+            limits.append(_read_quota(*parts))
+    # cgroup v1 mounts the cpu controller under one of these names
+    for folder in (root / "cpu", root / "cpu,cpuacct", root / "cpuacct,cpu", root):
+        try:
+            quota = (folder / "cpu.cfs_quota_us").read_text().strip()
+            period = (folder / "cpu.cfs_period_us").read_text().strip()
+        except OSError:
+            continue
+        limits.append(_read_quota(quota, period))
+    limits = [limit for limit in limits if limit is not None]
+    return min(limits) if limits else None
+
+
+def available_cores(cgroup_root: str | os.PathLike = CGROUP_ROOT) -> int:
+    """The number of cores this process may use: its CPU affinity, capped by a cgroup CPU quota.
+
+    ``os.cpu_count()`` counts the whole machine; on a shared node (Slurm's
+    cpusets, a container's quota) that over-subscribes the cores we were given.
+
+    Parameters
+    ----------
+    cgroup_root : path
+        Where the cgroup file system is mounted; tests point it at fake files.
+
+    Returns
+    -------
+    int
+        At least 1; a fractional quota (1.5 cores) rounds up.
+    """
+    if hasattr(os, "sched_getaffinity"):
+        cores = len(os.sched_getaffinity(0))
+    else:  # macOS and Windows have no affinity call
+        cores = os.cpu_count() or 1
+    limit = cgroup_cpu_limit(cgroup_root)
+    if limit is not None:
+        cores = min(cores, math.ceil(limit))
+    return max(1, cores)
+
+
+def _check_threads(value, source: str) -> int:
+    cores = available_cores()
+    try:
+        if isinstance(value, bool) or isinstance(value, float):
+            raise ValueError
+        threads = int(str(value).strip()) if isinstance(value, str) else int(value)
+    except (TypeError, ValueError):
+        raise DeepskyError(
+            f"{source} must be a whole number of threads between 1 and {4 * cores}; received {value!r}"
+        ) from None
+    if not 1 <= threads <= 4 * cores:
+        raise DeepskyError(
+            f"{source} must be between 1 and {4 * cores} (4x the {cores} cores this process may use); "
+            f"received {value!r}"
+        )
+    return threads
+
+
+def requested_threads(threads: int | None = None) -> int:
+    """The thread count to use: ``threads``, else ``$DEEPSKY_THREADS``, else :func:`available_cores`.
+
+    Raises
+    ------
+    DeepskyError
+        For 0, a negative count, more than 4x the available cores, or a value that is not a whole number.
+    """
+    if threads is not None:
+        return _check_threads(threads, "threads")
+    if os.environ.get(THREADS_ENV, "").strip():
+        return _check_threads(os.environ[THREADS_ENV], f"${THREADS_ENV}")
+    return available_cores()
+
+
+def set_thread_environment(environ: dict | None = None) -> dict[str, str]:
+    """Set the OpenMP environment defaults that only work before torch is first imported.
+
+    Call it first thing in a program (``deepsky.cli.main`` does). Values the
+    user already set are kept. ``OMP_NUM_THREADS`` defaults to
+    :func:`requested_threads`, so the BLAS libraries numpy and torch load
+    start with the cores this process may use rather than the whole node.
+
+    Parameters
+    ----------
+    environ : dict, optional
+        The environment to change; ``os.environ`` by default.
+
+    Returns
+    -------
+    dict
+        The variables this call set (those not already set).
+    """
+    environ = os.environ if environ is None else environ
+    wanted = dict(THREAD_ENV_DEFAULTS)
+    try:
+        wanted["OMP_NUM_THREADS"] = str(requested_threads())
+    except DeepskyError:
+        pass  # configure_threads reports the bad $DEEPSKY_THREADS where an error can be shown
+    applied = {}
+    for key, value in wanted.items():
+        if key not in environ:
+            environ[key] = value
+            applied[key] = value
+    return applied
+
+
+def configure_threads(threads: int | None = None) -> int:
+    """Choose and apply the number of CPU threads torch uses; return it.
+
+    Parameters
+    ----------
+    threads : int, optional
+        Intra-op threads. By default ``$DEEPSKY_THREADS`` if set, else
+        :func:`available_cores`.
+
+    Returns
+    -------
+    int
+        The number applied.
+
+    Raises
+    ------
+    DeepskyError
+        For 0, a negative count or more than 4x the available cores.
+
+    Notes
+    -----
+    Inter-op threads are set to 1 when torch still allows it (before any
+    parallel work): Keras runs one op at a time, so more would only wait.
+    The spin-wait setting (:func:`set_thread_environment`) has to be in the
+    environment before torch is imported to take effect.
+    """
+    count = requested_threads(threads)
+    if backend_name() == "torch" or "torch" in sys.modules:
+        import torch
+
+        torch.set_num_threads(count)
+        if torch.get_num_interop_threads() != 1:
+            try:
+                torch.set_num_interop_threads(1)
+            except RuntimeError:  # parallel work already started; harmless, the pool just stays
+                pass
+    return count
+
+
+# --- devices -----------------------------------------------------------------
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def device(name: str = "auto") -> str:
+    """The torch device to run on: ``"cpu"`` or ``"cuda"``.
+
+    Parameters
+    ----------
+    name : {"auto", "cpu", "cuda"}
+        ``"auto"`` picks CUDA when torch sees a GPU, else the CPU.
+
+    Raises
+    ------
+    DeepskyError
+        For an unknown name, or ``"cuda"`` on a machine without a CUDA device.
+    """
+    key = str(name).strip().lower()
+    if key not in DEVICES:
+        raise DeepskyError(f"device must be one of {', '.join(DEVICES)}; received {name!r}")
+    if key == "cpu":
+        return "cpu"
+    import torch
+
+    has_cuda = torch.cuda.is_available()
+    if key == "cuda" and not has_cuda:
+        raise DeepskyError(
+            f"device 'cuda' was asked for but torch {torch.__version__} sees no CUDA device; "
+            "ask for device 'cpu' or 'auto', or run where a CUDA build of torch sees a GPU"
+        )
+    return "cuda" if has_cuda else "cpu"
+
+
+def autocast_device_type(device_name: str) -> str:
+    """The ``device_type`` ``torch.autocast`` wants for a device string ("cuda:1" -> "cuda").
+
+    >>> autocast_device_type("cuda:1"), autocast_device_type("cpu")
+    ('cuda', 'cpu')
+    """
+    return str(device_name).split(":", 1)[0]
