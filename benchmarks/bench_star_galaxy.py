@@ -286,7 +286,7 @@ class KerasRun:
     def train_epoch(self, epoch):
         import keras
 
-        from deepsky.train import dihedral
+        from deepsky.data.augment import dihedral
 
         clock, sizes = self.clock, self.sizes
 
@@ -496,7 +496,8 @@ class TorchRun:
         self._infer = None
 
     def train_epoch(self, epoch):
-        from deepsky.train import dihedral, learning_rate_at
+        from deepsky.data.augment import dihedral
+        from deepsky.train import learning_rate_at
 
         config, n = self.config, len(self.train)
         steps = math.ceil(n / config.batch_size)

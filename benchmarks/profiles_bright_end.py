@@ -41,7 +41,7 @@ def main(argv=None) -> int:
 
     from deepsky.runs import Run
     from deepsky.simulate.profiles import make_profiles
-    from deepsky.tasks.galaxy_profiles import BRIGHT_LIMIT, LABELS, PARAMETERS, errors
+    from deepsky.tasks.galaxy_profiles import BRIGHT_LIMIT, PARAMETERS, SPECS, errors
 
     run = Run.open(args.run)
     task, model = run.task(), run.load_model()
@@ -56,7 +56,7 @@ def main(argv=None) -> int:
 
     names = [p for p in PARAMETERS if p != "position_angle_deg"]
     fit_scatter = {p: scatter(errors(p, fit[p], data.objects[p])) for p in names}
-    print(f"\n{'views':>5}  " + "  ".join(f"{LABELS[p]:>26}" for p in names))
+    print(f"\n{'views':>5}  " + "  ".join(f"{SPECS[p].label:>26}" for p in names))
     print(f"{'fit':>5}  " + "  ".join(f"{fit_scatter[p]:>26.4f}" for p in names))
     for views in args.views:
         predicted = task.decode(task.predict_outputs(model, data.images, views=views), data.images,

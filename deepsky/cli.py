@@ -75,14 +75,12 @@ def simulate(
     from deepsky import tasks
 
     spec = tasks.get(task, **({"survey": survey} if survey else {}))
-    if not hasattr(spec, "simulate"):
-        raise DeepskyError(f"task {task!r} has no simulator; it trains on a catalogue (--data)")
     n = n or spec.default_train_size
     with _progress() as progress:
         bar = _Bar(progress, f"simulating {spec.name}", n)
         data = spec.simulate(n, seed, progress=bar.advance)
     data.save(output)
-    print(f"wrote {len(data)} cutouts to {output}")
+    print(f"wrote {len(data)} objects ({data.layout}) to {output}")
 
 
 @app.command()
@@ -254,34 +252,34 @@ def evaluate(
                                on_simulate=bar("simulating" if test_size else "reading", test_size or None),
                                on_predict=bar("predicting", None),
                                on_fit=bar("fitting", None if data else test_size))
-    _print_metrics(metrics)
-    print(f"metrics written to {Run(run_dir).metrics_path}")
+    _print_metrics(metrics, run.task().headline)
+    print(f"metrics written to {run.metrics_path}")
 
 
-def _print_metrics(metrics: dict) -> None:
-    if "parameters" in metrics:  # regression: scatter per parameter, network / fit
-        fit = (metrics.get("baseline") or {}).get("parameters") or {}
-        views = metrics.get("views", 1)
-        main_label = f", {views} orientations averaged" if views > 1 else ""
-        for label, result in ((main_label, metrics), (", 8 orientations averaged", metrics.get("views_8"))):
-            if not result:
-                continue
-            parts = [f"{name} {entry.get('scatter', float('nan')):.4f}"
-                     + (f" / {fit[name]['scatter']:.4f}" if fit.get(name, {}).get("scatter") is not None else "")
-                     for name, entry in result["parameters"].items()]
-            speedup = (result.get("comparison") or {}).get("speedup")
-            print(f"held-out scatter (network{label} / fit): " + ", ".join(parts) + f" (n={result.get('n')})"
-                  + (f"; {speedup:,.0f}x faster per galaxy" if speedup else ""))
-            ratios = (result.get("comparison") or {}).get("bright_scatter_ratio") or {}
-            if any(v is not None for v in ratios.values()):
-                first = next(iter(result["parameters"].values()))
-                print(f"  bright-end scatter ratio (magnitude < {result.get('bright_limit_mag')}, "
-                      f"n={first['bright'].get('n')}): "
-                      + ", ".join(f"{name} {v:.2f}" for name, v in ratios.items() if v is not None))
-        return
-    keys = [k for k in ("roc_auc", "accuracy", "macro_f1", "galaxy_vs_point_source_accuracy", "elliptical_vs_spiral_accuracy", "purity_galaxy",
-                        "completeness_galaxy", "purity_star", "completeness_star") if metrics.get(k) is not None]
-    print("held-out " + ", ".join(f"{k} {metrics[k]:.4f}" for k in keys) + f" (n={metrics.get('n')})")
+def _print_metrics(metrics: dict, headline) -> None:
+    """The task's headline figures: network, then the baseline's and the paper's where there are."""
+    baseline = metrics.get("baseline") if isinstance(metrics.get("baseline"), dict) else None
+    parts = []
+    for line in headline:
+        value = line.value(metrics)
+        if value is None:
+            continue
+        text = f"{line.label} {_number(value, line.digits)}"
+        other = line.value(baseline) if baseline else None
+        if other is not None:
+            text += f" (baseline {_number(other, line.digits)})"
+        if line.paper is not None:
+            text += f" [paper {line.paper:g}]"
+        parts.append(text)
+    print("held-out: " + "; ".join(parts))
+    if baseline:
+        print(f"baseline: {baseline.get('name')}")
+
+
+def _number(value, digits: int) -> str:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    return f"{value:,.0f}" if digits == 0 else f"{value:.{digits}f}"
 
 
 @app.command()
@@ -301,7 +299,7 @@ def predict(
     catalog: Optional[Path] = typer.Option(None, help="Catalogue (CSV or FITS) with id and ra/dec or x/y, for FITS images."),
     units: str = typer.Option("auto", help="Pixel units of a stack: auto, nanomaggies or luptitudes."),
     batch_size: int = typer.Option(256, help="Cutouts per batch."),
-    views: Optional[int] = typer.Option(None, help="galaxy-profiles: average 1, 2, 4 or 8 orientations of each cutout (more are slower and more precise; default: the task's)."),
+    views: Optional[int] = typer.Option(None, help="Regression tasks on cutouts: average 1, 2, 4 or 8 orientations of each cutout (more are slower and more precise; default: the task's)."),
 ):
     """Predict every object (classes, or parameters with uncertainties); one row per input object, in input order."""
     from deepsky.predict import predict_files
@@ -321,6 +319,9 @@ def predict(
 
 def main():
     """Entry point: user errors become one line on stderr and exit status 2."""
+    from deepsky.config import set_thread_environment
+
+    set_thread_environment()  # before torch loads: threads that wait passively, not spinning against a neighbour
     try:
         app()
     except DeepskyError as exc:

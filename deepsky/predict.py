@@ -18,7 +18,7 @@ from deepsky.errors import DeepskyError
 
 def predict_array(
     model,
-    images: np.ndarray,
+    images,
     batch_size: int = 128,
     precision: str = "auto",
     progress: Callable[[int], None] | None = None,
@@ -31,6 +31,9 @@ def predict_array(
 
     Parameters
     ----------
+    images : ndarray or dict of ndarray
+        Inputs (N, ...): cutouts, series or table rows; a dict of named
+        arrays for a model with several inputs (turns apply to cutouts only).
     precision : str
         ``auto`` (bf16 where the CPU has it), ``bf16`` or ``fp32``.
     progress : callable, optional
@@ -41,7 +44,7 @@ def predict_array(
         with orientation, as in Dieleman et al.'s Galaxy Zoo network.
     turn : int
         Predict every cutout turned by this one of the 8 rotations and flips
-        (:func:`deepsky.train.turn`), batch by batch:
+        (:func:`deepsky.data.augment.turn`), batch by batch:
         turning a whole large stack at once is a cache-hostile copy that
         measured 5-20 times slower than the network itself.
     turns : tuple of int, optional
@@ -55,14 +58,15 @@ def predict_array(
         return predict_array(model, images, batch_size, precision, progress, float32_head=float32_head,
                              turns=range(8)).mean(axis=0)
     from deepsky.config import backend_name
+    from deepsky.data.augment import turn as turn_all
+    from deepsky.data.store import take
     from deepsky.fastpath import TorchChain, to_torch
-    from deepsky.train import turn as turn_all
 
-    n = len(images)
+    n = len(next(iter(images.values()))) if isinstance(images, dict) else len(images)
     if backend_name() != "torch":
         out = []
         for start in range(0, n, batch_size):
-            batch = turn_all(images[start : start + batch_size], turn)
+            batch = turn_all(take(images, slice(start, start + batch_size)), turn)
             out.append(np.asarray(model.predict_on_batch(batch), np.float32))
             if progress:
                 progress(len(out[-1]))
@@ -72,19 +76,24 @@ def predict_array(
 
     precision = _resolve(precision)
     run = _frozen_chain(model, precision, float32_head) if TorchChain.supports(model) else None
-    out = np.zeros((n, model.output_shape[-1]), np.float32)
+    out = None  # shaped from the first batch: class probabilities, parameters or whole images
     with torch.no_grad():
         for start in range(0, n, batch_size):
-            batch = to_torch(turn_all(images[start : start + batch_size], turn))
+            batch = take(images, slice(start, start + batch_size))
+            batch = ({k: to_torch(v) for k, v in batch.items()} if isinstance(batch, dict)
+                     else to_torch(turn_all(batch, turn)))
             if run is not None:
                 probs = run(batch)
             else:
                 with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
                     probs = model(batch, training=False)
-            out[start : start + len(batch)] = probs.float().numpy()
+            rows = min(batch_size, n - start)
+            if out is None:
+                out = np.zeros((n, *probs.shape[1:]), np.float32)
+            out[start : start + rows] = probs.float().numpy()
             if progress:
-                progress(len(batch))
-    return out
+                progress(rows)
+    return out if out is not None else np.zeros((0, *model.output_shape[1:]), np.float32)
 
 
 def _resolve(precision: str) -> str:
@@ -139,73 +148,33 @@ def predict_files(
 ) -> dict:
     """Predict every object in ``inputs`` with the run's model and write a table.
 
-    What ``inputs`` may be depends on the run's task: for cutout tasks one
-    cutout stack (``.h5`` dataset or ``.npy`` array, channels first or last)
-    or FITS images with a ``catalog`` (CSV or FITS table with an id column and
-    ra/dec in degrees or x/y in 0-based pixels); for catalogue tasks a table
-    of magnitudes. The table written (FITS, CSV or Parquet, by extension) has
-    one row per object in input order: ``id``, ``p_<class>`` and ``class``;
-    where the task can meet unusable rows, a ``flag`` column says why a row
-    has no prediction. Regression tasks write each parameter and its ``_err``
-    instead of probabilities, averaged over ``views`` orientations of each
-    cutout (1, the default, 2, 4 or 8). Nothing is written on error.
+    What ``inputs`` may be depends on the run's task (its ``read_inputs``):
+    for cutout tasks one cutout stack (``.h5`` dataset or ``.npy`` array,
+    channels first or last) or FITS images with a ``catalog`` (CSV or FITS
+    table with an id column and ra/dec in degrees or x/y in 0-based pixels);
+    for catalogue tasks a table of magnitudes. The table written (FITS, CSV
+    or Parquet, by extension) has one row per object in input order, ``id``
+    first, then the columns of the task's objective (classes:
+    ``p_<class>``, ``class`` and, where rows can be unusable, ``flag``;
+    regression: each parameter and its ``_err``, averaged over ``views``
+    orientations where the task offers them). Nothing is written on error.
     """
-    from deepsky.data.tables import table_format, write_table
     from deepsky.runs import Run
 
     run = Run.open(run_dir)
     config = run.config
     contract = config["contract"]
-    table_format(output)  # an unsupported extension fails before any work
+    task = run.task()
+    task.objective.check_output(output)  # an unsupported output fails before any work
     inputs = [Path(p) for p in inputs]
     if not inputs:
         raise DeepskyError("no input files given")
-    task = run.task()
-    if views is not None and task.objective != "gaussian":
-        raise DeepskyError(f"--views averages orientations of regression outputs; task {task.name!r} has none "
-                           "(its classifiers already average rotations where that helps)")
     x, ids, valid, info = task.read_inputs(inputs, contract, catalog=catalog, units=units)
     task.check_inputs(contract, x, str(inputs[0]))
     model = run.load_model()
-    rows = np.arange(len(x)) if valid is None else np.flatnonzero(valid)
-    if task.objective == "gaussian":
-        columns = _regression_columns(task, model, x, ids, rows, contract, batch_size, on_predict, views)
-    else:
-        columns = _classification_columns(task, model, x, ids, valid, info, rows, contract, batch_size, on_predict)
-    write_table(columns, output, meta={"run": str(run.path), "task": task.name, "model": config["model"]})
-    return {"n": len(x), "n_predicted": int(rows.size), "units": info.get("units")}
-
-
-def _classification_columns(task, model, x, ids, valid, info, rows, contract, batch_size, on_predict) -> dict:
-    """``id``, ``p_<class>``, ``class`` (and ``flag`` where rows can be unusable)."""
-    classes = contract["classes"]
-    probabilities = np.full((len(x), len(classes)), np.nan, np.float32)
-    if rows.size:
-        probabilities[rows] = predict_array(model, x[rows], batch_size=batch_size, progress=on_predict,
-                                            dihedral_average=task.predict_dihedral_average)
-    columns = {"id": np.asarray(ids)}
-    shown = [task.positive_class] if task.positive_class else classes
-    for name in shown:
-        columns[f"p_{name}"] = probabilities[:, classes.index(name)]
-    called = np.asarray(classes)[np.nan_to_num(probabilities, nan=-1).argmax(1)]
-    if valid is not None:
-        called = np.where(valid, called, "")
-        columns["class"] = called
-        columns["flag"] = np.asarray(info.get("flags", np.where(valid, "", "unusable")))
-    else:
-        columns["class"] = called
-    return columns
-
-
-def _regression_columns(task, model, x, ids, rows, contract, batch_size, on_predict, views=None) -> dict:
-    """``id``, then each parameter and its ``_err`` (half the 68% interval)."""
-    outputs = np.full((len(x), task.num_outputs), np.nan, np.float32)
-    if rows.size:
-        outputs[rows] = task.predict_outputs(model, x[rows], views=views or task.default_views, batch_size=batch_size,
-                                             progress=on_predict)
-    values = task.decode(outputs, x, contract)
-    columns = {"id": np.asarray(ids)}
-    for name in contract["parameters"]:
-        columns[name] = values[name]
-        columns[f"{name}_err"] = values[f"{name}_err"]
-    return columns
+    columns = task.objective.prediction_columns(task, model, x, ids, valid, info, contract, batch_size=batch_size,
+                                                progress=on_predict, views=views)
+    task.objective.write_predictions(columns, output, meta={"run": str(run.path), "task": task.name,
+                                                            "model": config["model"]})
+    return {"n": len(ids), "n_predicted": int(len(ids) if valid is None else np.count_nonzero(valid)),
+            "units": info.get("units")}

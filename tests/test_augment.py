@@ -1,10 +1,11 @@
-"""Augmentation by any angle, scale and shift (deepsky.train.random_affine), as Dieleman et al. used it."""
+"""Augmentation by any angle, scale and shift (deepsky.data.augment.random_affine), as Dieleman et al. used it."""
 
 import numpy as np
 import pytest
 
 from deepsky.errors import DeepskyError
-from deepsky.train import TrainConfig, fit, random_affine
+from deepsky.data.augment import cutout_augmentation, random_affine
+from deepsky.train import TrainConfig, fit
 
 
 def _elongated_galaxies(n, size=64, sigma_major=8.0, sigma_minor=2.0):
@@ -66,6 +67,5 @@ def test_bad_settings_are_one_clear_error():
         fit(None, images, np.zeros(2), images, np.zeros(2), TrainConfig(rotations="some"))
     # a regression whose targets turn with the image cannot be trained on arbitrary angles
     with pytest.raises(DeepskyError, match="do not turn with the image"):
-        fit(None, images, np.zeros((2, 2)), images, np.zeros((2, 2)), TrainConfig(rotations="any"),
-            objective="gaussian", augment_targets=lambda targets, choice: targets)
+        cutout_augmentation("any", turn_targets=lambda targets, choice: targets)
 

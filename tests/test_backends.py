@@ -26,7 +26,7 @@ assert p.shape == (8, 2) and np.allclose(p.sum(1), 1, atol=1e-5)
 # the tabular path: magnitudes -> colours -> standardise -> MLP, trained through Keras
 from deepsky.data.store import Dataset
 rng = np.random.default_rng(0)
-table = Dataset(images=rng.normal(18, 1, (64, 5)).astype("float32"), labels=rng.integers(0, 3, 64))
+table = Dataset(inputs=rng.normal(18, 1, (64, 5)).astype("float32"), labels=rng.integers(0, 3, 64))
 mlp = tasks.get("sdss-photometry").build_model("mlp", table, batch_norm=True, dropout=0.2)
 fit(mlp, table.images[:48], table.labels[:48], table.images[48:], table.labels[48:],
     TrainConfig(epochs=1, batch_size=16, augment=False, optimizer="nesterov", schedule="constant", learning_rate=0.01))

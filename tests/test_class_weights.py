@@ -1,4 +1,4 @@
-"""Class weights in training, divided out of the saved model's probabilities (deepsky.train.undo_class_weights)."""
+"""Class weights in training, divided out of the saved model's probabilities (deepsky.objectives.undo_class_weights)."""
 
 import numpy as np
 import pytest
@@ -20,7 +20,7 @@ def _classifier(n_classes=3, softmax_layer=True):
 
 @pytest.mark.parametrize("softmax_layer", [True, False])
 def test_undo_class_weights_divides_the_weights_out_of_the_probabilities(softmax_layer):
-    from deepsky.train import undo_class_weights
+    from deepsky.objectives import undo_class_weights
 
     model = _classifier(softmax_layer=softmax_layer)
     x = np.random.default_rng(0).standard_normal((50, 2)).astype(np.float32)
@@ -35,7 +35,7 @@ def test_undo_class_weights_divides_the_weights_out_of_the_probabilities(softmax
 def test_undo_class_weights_leaves_other_models_alone():
     import keras
 
-    from deepsky.train import undo_class_weights
+    from deepsky.objectives import undo_class_weights
 
     inputs = keras.Input((2,))
     regression = keras.Model(inputs, keras.layers.Dense(3)(inputs))
@@ -46,7 +46,7 @@ def test_undo_class_weights_leaves_other_models_alone():
 
 def test_weighted_training_then_correction_predicts_the_real_class_mix():
     """A rare class (10%) overlapping a common one: balanced weights overstate it, the correction does not."""
-    from deepsky.train import class_weights, undo_class_weights
+    from deepsky.objectives import class_weights, undo_class_weights
 
     rng = np.random.default_rng(1)
     labels = (rng.random(4000) < 0.1).astype(np.int64)

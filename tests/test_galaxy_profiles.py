@@ -20,7 +20,8 @@ from deepsky.tasks.galaxy_profiles import (
     errors,
     profile_metrics,
 )
-from deepsky.train import dihedral
+from deepsky.data.augment import dihedral
+from deepsky.data.store import Dataset
 
 
 def _truth(n=200, seed=0):
@@ -78,7 +79,7 @@ def test_augmented_angles_follow_the_turned_pixels(choice):
     image = _elongated_blob(pa)
     assert abs(errors("position_angle_deg", _measured_angle(image[0, :, :, 0]), pa)) < 0.5
     turned = dihedral(image, np.random.default_rng(0), np.array([choice]))
-    targets = GalaxyProfiles.augment_targets(
+    targets = GalaxyProfiles.turn_targets(
         encode({**_truth(1), "position_angle_deg": np.array([pa])}, turned, 0.06), np.array([choice]))
     predicted = decode(_outputs(targets, 1e-3), turned, 0.06)["position_angle_deg"][0]
     assert abs(errors("position_angle_deg", predicted, _measured_angle(turned[0, :, :, 0]))) < 0.5
@@ -101,7 +102,7 @@ def test_metrics_measure_bias_scatter_outliers_and_coverage():
     assert mag["outlier_fraction"] < 0.01
     radius = metrics["parameters"]["half_light_radius_arcsec"]
     assert radius["outlier_fraction"] == 1.0 and abs(radius["bias"] - 1.0) < 1e-9
-    assert len(mag["per_magnitude"]) == 6 and sum(b["n"] for b in mag["per_magnitude"]) == 4000
+    assert len(mag["per_bin"]) == 6 and sum(b["n"] for b in mag["per_bin"]) == 4000
     angle = metrics["parameters"]["position_angle_deg"]
     assert angle["n"] == int((truth["axis_ratio"] < ANGLE_MAX_AXIS_RATIO).sum())
 
@@ -114,11 +115,11 @@ def test_an_added_bright_sample_counts_at_the_bright_end_but_not_overall():
     predicted["mag"] = predicted["mag"] + np.where(extra, 1.0, 0.0)  # only the added ones are wrong
     metrics = profile_metrics({**truth, "bright_sample": extra}, predicted)
     mag = metrics["parameters"]["mag"]
-    assert metrics["n"] == mag["n"] == 3000 - extra.sum() and metrics["n_bright_sample"] == extra.sum()
+    assert metrics["n"] == mag["n"] == 3000 - extra.sum() and metrics["n_focus_sample"] == extra.sum()
     assert mag["outlier_fraction"] == 0.0  # overall: the survey's mix without the added galaxies
-    assert mag["bright"]["n"] == int((np.asarray(truth["mag"]) < BRIGHT_LIMIT).sum())
-    assert abs(mag["bright"]["outlier_fraction"] - extra.sum() / mag["bright"]["n"]) < 1e-12
-    assert sum(b["n"] for b in mag["per_magnitude"]) == 3000
+    assert mag["focus"]["n"] == int((np.asarray(truth["mag"]) < BRIGHT_LIMIT).sum())
+    assert abs(mag["focus"]["outlier_fraction"] - extra.sum() / mag["focus"]["n"]) < 1e-12
+    assert sum(b["n"] for b in mag["per_bin"]) == 3000
 
 
 def test_float32_head_keeps_precision_that_bf16_would_round_away():
@@ -153,23 +154,23 @@ def test_cli_trains_evaluates_reports_and_predicts(profiles_data, tmp_path):
     run = tmp_path / "run"
     run_cli("train", "galaxy-profiles", "--data", profiles_data, "--epochs", 1, "-o", run)
     result = run_cli("evaluate", run, "--n", 24)
-    assert "faster per galaxy" in result.stdout
+    assert "speed-up over the fit per galaxy" in result.stdout
     metrics = json.loads((run / "metrics.json").read_text())
     # 24 with the survey's magnitude mix, and 18 more brighter than 21 for the bright-end figures only
-    assert metrics["n"] == 24 and metrics["baseline"]["n"] == 24 and metrics["n_bright_sample"] == 18
+    assert metrics["n"] == 24 and metrics["baseline"]["n"] == 24 and metrics["n_focus_sample"] == 18
     with h5py.File(run / "evaluation.h5", "r") as f:
         extra, mag = f["objects/bright_sample"][...], f["objects/mag"][...]
     assert len(extra) == 42 and extra[24:].all() and not extra[:24].any() and (mag[extra] < BRIGHT_LIMIT).all()
-    bright_n = metrics["parameters"]["mag"]["bright"]["n"]
-    assert bright_n == 18 + int((mag[:24] < BRIGHT_LIMIT).sum()) == metrics["baseline"]["parameters"]["mag"]["bright"]["n"]
-    assert f"bright-end scatter ratio (magnitude < 21.0, n={bright_n})" in result.stdout
+    bright_n = metrics["parameters"]["mag"]["focus"]["n"]
+    assert bright_n == 18 + int((mag[:24] < BRIGHT_LIMIT).sum()) == metrics["baseline"]["parameters"]["mag"]["focus"]["n"]
+    assert "bright-end scatter / the fit's: Sersic n" in result.stdout
     # the headline numbers (and their timing) are those of the default orientation average
-    assert metrics["views"] == GalaxyProfiles.default_views == 4 and "4 orientations averaged" in result.stdout
+    assert metrics["views"] == GalaxyProfiles.default_views == 4 and "orientations averaged 4" in result.stdout
     assert metrics["baseline"]["parameters"]["mag"]["scatter"] < 0.3  # the fit works on these images
     run_cli("report", run)
     page = (run / "report.html").read_text()
-    assert "Bias, scatter and outliers against magnitude" in page and (run / "figures/errors_vs_magnitude.png").exists()
-    assert "18 more with magnitude below 21.0" in page and f"({bright_n} galaxies)" in page
+    assert "Bias, scatter and outliers per bin" in page and (run / "figures/errors_by_bin.png").exists()
+    assert "18 of the galaxies at the bright end (magnitude below 21.0)" in page and f"({bright_n} objects)" in page
     out = tmp_path / "params.csv"
     run_cli("predict", run, profiles_data, "-o", out)
     rows = list(csv.DictReader(out.open()))
@@ -206,13 +207,13 @@ def test_the_network_learns_magnitudes_and_radii():
     set_seed(0)
     model = task.build_model("sersic-cnn", train)
     fit(model, train.images, train.labels, test.images[:200], test.labels[:200],
-        TrainConfig(epochs=6, batch_size=64, learning_rate=2e-3), objective="gaussian",
-        augment_targets=task.augment_targets)
+        TrainConfig(epochs=6, batch_size=64, learning_rate=2e-3), objective=task.objective,
+        augmentation=task.augmentation(TrainConfig()))
     from deepsky.predict import predict_array
 
     values = task.decode(predict_array(model, test.images[200:], float32_head=True), test.images[200:])
     truth = {k: v[200:] for k, v in test.objects.items()}
-    metrics = task.metrics(truth, values)
+    metrics = task.metrics(Dataset(inputs=test.images[200:], objects=truth), values)
     mag = metrics["parameters"]["mag"]
     guess = 1.4826 * np.median(np.abs(truth["mag"] - np.median(truth["mag"])))
     assert mag["scatter"] < 0.25 * guess

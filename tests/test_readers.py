@@ -283,7 +283,7 @@ def test_stack_single_cutout_in_nanomaggies(tmp_path):
 
 def test_stack_h5_dataset_ids_and_units_from_metadata(tmp_path):
     path = Dataset(
-        images=np.full((3, 32, 32, 5), 21.0, np.float32),
+        inputs=np.full((3, 32, 32, 5), 21.0, np.float32),
         objects={"id": np.array([7, 8, 9])},
         meta={"units": "nanomaggies"},
     ).save(tmp_path / "stack.h5")
@@ -394,7 +394,7 @@ def test_dataset_round_trips_text_columns(tmp_path):
     from deepsky.data.store import Dataset
 
     ids = np.array(["587722981741363294", "587722981742084216"])
-    data = Dataset(images=np.zeros((2, 4, 4, 1), np.float32), labels=np.array([0, 1]),
+    data = Dataset(inputs=np.zeros((2, 4, 4, 1), np.float32), labels=np.array([0, 1]),
                    objects={"objid": ids, "mag": np.array([17.0, 16.5])})
     back = Dataset.load(data.save(tmp_path / "d.h5"))
     assert back.objects["objid"].tolist() == ids.tolist() and back.objects["objid"].dtype.kind == "U"

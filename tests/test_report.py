@@ -56,7 +56,7 @@ def make_run(run_dir, model_path, data, baseline=True, real_data=True, history=T
 
     from deepsky import tasks
     from deepsky.evaluate import _write_evaluation
-    from deepsky.tasks.star_galaxy import binary_metrics
+    from deepsky.objectives import Evaluation, _classification_gallery
 
     task = tasks.get("star-galaxy")
     run_dir.mkdir(parents=True)
@@ -77,18 +77,18 @@ def make_run(run_dir, model_path, data, baseline=True, real_data=True, history=T
             "loss": [0.6, 0.4, 0.3], "accuracy": [0.7, 0.82, 0.88], "val_loss": [0.5, 0.38, 0.35],
             "val_accuracy": [0.75, 0.84, 0.86], "val_auc": [0.8, 0.9, 0.93], "seconds": [12.0, 11.5, 11.8],
         })
-    metrics = task.metrics(labels, probabilities, data.objects)
+    metrics = task.metrics(data, probabilities)
     metrics.update({"test_data": {"simulated": True, "n": len(labels), "seed": 1000003}, "held_out": True,
                     "task": task.name, "model": "kim-brunner", "paper": task.paper})
-    _write_evaluation(run_dir / "evaluation.h5", data, probabilities)
+    _write_evaluation(run_dir / "evaluation.h5", data, Evaluation(
+        metrics, {"labels": labels, "probabilities": probabilities}, _classification_gallery(data, probabilities)))
     if baseline:
         scores = np.clip(0.3 + 0.4 * labels + rng.normal(0, 0.3, len(labels)), 0, 1)
-        metrics["baseline"] = {"name": "random forest", **task.metrics(labels, np.stack([1 - scores, scores], 1),
-                                                                        data.objects)}
+        metrics["baseline"] = {"name": "random forest", **task.metrics(data, np.stack([1 - scores, scores], 1))}
         with h5py.File(run_dir / "evaluation.h5", "a") as f:
-            f["baseline_probabilities"] = scores
+            f["baseline_probabilities"] = np.stack([1 - scores, scores], 1)
     if real_data:
-        real = binary_metrics(labels[:20], p_galaxy[:20])
+        real = task.metrics(data.subset(np.arange(20)), probabilities[:20])
         metrics["real_data"] = {**real, "source": "SDSS DR13 cutouts <spectroscopic>"}
     write_json(run_dir / "metrics.json", metrics)
     if model:
@@ -114,7 +114,7 @@ def test_report_of_a_full_run_has_every_figure(tmp_path, model_and_data):
     assert "<title>deepsky run report: star-galaxy</title>" in html
     assert "ROC AUC" in html and fmt(metrics["roc_auc"]) in html
     assert "random forest" in html and fmt(metrics["baseline"]["roc_auc"]) in html
-    assert "Real survey cutouts" in html and "&lt;spectroscopic&gt;" in html  # escaped, not raw
+    assert "Real survey data" in html and "&lt;spectroscopic&gt;" in html  # escaped, not raw
     assert "Kim, E. J. &amp; Brunner" in html
     assert f"deepsky train star-galaxy -o {run_dir}" in html and f"deepsky report {run_dir}" in html
     figures = referenced_figures(html)
@@ -134,7 +134,7 @@ def test_report_without_optional_pieces_skips_their_figures(tmp_path, model_and_
     html = write_report(run_dir).read_text()
     figures = {f.removeprefix("figures/").removesuffix(".png") for f in referenced_figures(html)}
     assert figures == ALL_FIGURES - {"learning_curves", "feature_maps"}
-    assert "random forest" not in html and "Real survey cutouts" not in html
+    assert "random forest" not in html and "Real survey data" not in html
     for name in figures:
         assert (run_dir / "figures" / f"{name}.png").read_bytes()[:8] == PNG_MAGIC
 

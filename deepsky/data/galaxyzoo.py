@@ -162,7 +162,7 @@ def load_galaxy_zoo(folder, size: int = 64, crop_fraction: float = 0.5, classes:
         "n_rows": len(codes),
         "dropped": dropped,
     }
-    return Dataset(images=images, labels=labels, objects=objects, meta=meta)
+    return Dataset(inputs=images, labels=labels, objects=objects, meta=meta)
 
 
 def stratified_split(labels, fraction: float, seed: int):

@@ -128,7 +128,7 @@ def load_sdss_cutouts(directory) -> Dataset:
     }
     # Kim & Brunner label stars +1 and galaxies -1; deepsky's classes are star=0, galaxy=1.
     return Dataset(
-        images=np.ascontiguousarray(nmgy),
+        inputs=np.ascontiguousarray(nmgy),
         labels=(labels < 0).astype(np.int64),
         meta=meta,
     )

@@ -104,20 +104,22 @@ def read_stack(path, bands: int, size: int, units: str = "auto"):
     return np.ascontiguousarray(images), ids, info
 
 
+def read_array(path) -> np.ndarray:
+    """A real numeric array from a ``.npy`` file (no pickles); bad files raise DeepskyError naming them."""
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise DeepskyError(f"{path}: not a readable .npy array ({first_line(exc)}); re-create it with numpy.save") from None
+    if not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array):
+        raise DeepskyError(f"{path}: holds {array.dtype} values; expected a real numeric array")
+    return array
+
+
 def _read(path: Path):
     """(array, ids or None, units from metadata or None) from a .npy or .h5 file."""
     suffix = path.suffix.lower()
     if suffix == ".npy":
-        try:
-            array = np.load(path, allow_pickle=False)
-        except (OSError, ValueError, EOFError) as exc:
-            raise DeepskyError(
-                f"{path}: not a readable .npy array ({first_line(exc)}); "
-                "re-create it with numpy.save"
-            ) from None
-        if not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array):
-            raise DeepskyError(f"{path}: holds {array.dtype} values; expected a real numeric array")
-        return array, None, None
+        return read_array(path), None, None
     if suffix in (".h5", ".hdf5"):
         from deepsky.data.store import Dataset
 

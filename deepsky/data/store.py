@@ -1,11 +1,17 @@
-"""The on-disk dataset: images, labels and per-object columns in one HDF5 file.
+"""The on-disk dataset: inputs, labels and per-object columns in one HDF5 file.
 
-Layout: ``/images`` (N, height, width, bands) float32 in the units named by
-the metadata, channels last as Keras expects; ``/labels`` (N,) integer class
-indices (optional); ``/objects/<column>`` one array per catalogue column
-(true magnitudes, PSF, sizes...); the root attribute ``deepsky`` holds the
-metadata as JSON (task, classes, bands, pixel scale, units, survey, seed,
-simulator and version), so the file describes itself.
+Inputs come in three layouts (``meta["layout"]``): ``cutouts`` (N, height,
+width, bands), ``series`` (N, time steps, channels) and ``tables`` (N,
+features), float32 in the units named by the metadata, channels last as
+Keras expects; or several named inputs per object (a dict of such arrays,
+e.g. a light curve's global and local views), which models with several
+inputs take by name. On disk: ``/images`` (cutouts) or ``/inputs`` (other
+layouts) or the group ``/inputs/<name>``; ``/labels`` (N,) integer class
+indices or (N, ...) float targets (optional); ``/objects/<column>`` one
+array per catalogue column (true magnitudes, PSF, sizes...); the root
+attribute ``deepsky`` holds the metadata as JSON (task, layout, classes,
+bands, pixel scale, units, survey, seed, simulator and version), so the
+file describes itself.
 """
 
 from __future__ import annotations
@@ -22,22 +28,53 @@ from deepsky.errors import DeepskyError, first_line
 FORMAT_VERSION = 1
 
 
+LAYOUTS = {"cutouts": 4, "series": 3, "tables": 2}  # layout -> dimensions of its arrays, objects first
+
+
+def layout_of(inputs) -> str:
+    """The layout of an input array (or of the first of named inputs), from its number of dimensions."""
+    first = next(iter(inputs.values())) if isinstance(inputs, dict) else inputs
+    for name, ndim in LAYOUTS.items():
+        if np.ndim(first) == ndim:
+            return name
+    raise DeepskyError(f"inputs of shape {np.shape(first)} fit no layout: cutouts (N, height, width, bands), "
+                       "series (N, time steps, channels) or tables (N, features)")
+
+
 @dataclass
 class Dataset:
-    """Cutouts with labels, per-object columns and provenance metadata."""
+    """Inputs (one array or several named ones) with labels, per-object columns and provenance metadata."""
 
-    images: np.ndarray
+    inputs: np.ndarray | dict
     labels: np.ndarray | None = None
     objects: dict[str, np.ndarray] = field(default_factory=dict)
     meta: dict = field(default_factory=dict)
 
+    def __post_init__(self):
+        if isinstance(self.inputs, dict):
+            lengths = {name: len(array) for name, array in self.inputs.items()}
+            if not lengths or len(set(lengths.values())) != 1:
+                raise DeepskyError(f"named inputs must hold one row per object each; received lengths {lengths}")
+
+    @property
+    def images(self) -> np.ndarray:
+        """The cutouts (N, height, width, bands) of a cutout dataset: its inputs under their usual name."""
+        return self.inputs
+
+    @property
+    def layout(self) -> str:
+        """``cutouts``, ``series`` or ``tables``."""
+        return self.meta.get("layout") or layout_of(self.inputs)
+
     def __len__(self) -> int:
-        return len(self.images)
+        if isinstance(self.inputs, dict):
+            return len(next(iter(self.inputs.values())))
+        return len(self.inputs)
 
     def subset(self, index) -> "Dataset":
         """A new dataset holding the objects at ``index`` (array of ints or mask)."""
         return Dataset(
-            images=self.images[index],
+            inputs=take(self.inputs, index),
             labels=None if self.labels is None else self.labels[index],
             objects={k: v[index] for k, v in self.objects.items()},
             meta=dict(self.meta),
@@ -52,13 +89,18 @@ class Dataset:
         tmp = path.with_name(f".{path.name}.part")
         try:
             with h5py.File(tmp, "w") as f:
-                f.create_dataset("images", data=self.images, chunks=_chunks(self.images.shape))
+                if isinstance(self.inputs, dict):
+                    for name, array in self.inputs.items():
+                        f.create_dataset(f"inputs/{name}", data=array, chunks=_chunks(np.shape(array)))
+                else:
+                    key = "images" if self.layout == "cutouts" else "inputs"
+                    f.create_dataset(key, data=self.inputs, chunks=_chunks(np.shape(self.inputs)))
                 if self.labels is not None:
                     f.create_dataset("labels", data=self.labels)
                 group = f.create_group("objects")
                 for name, column in self.objects.items():
                     write_column(group, name, column)
-                f.attrs["deepsky"] = json.dumps({**self.meta, "format_version": FORMAT_VERSION})
+                f.attrs["deepsky"] = json.dumps({**self.meta, "layout": self.layout, "format_version": FORMAT_VERSION})
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
@@ -74,9 +116,14 @@ class Dataset:
             raise DeepskyError(f"{path}: no such file")
         try:
             with h5py.File(path, "r") as f:
-                if "images" not in f:
-                    raise DeepskyError(f"{path}: no 'images' dataset; is this a deepsky dataset?")
-                images = np.asarray(f["images"][...], dtype=np.float32)
+                if "images" in f:
+                    inputs = np.asarray(f["images"][...], dtype=np.float32)
+                elif "inputs" in f and isinstance(f["inputs"], h5py.Group):
+                    inputs = {name: np.asarray(item[...], dtype=np.float32) for name, item in f["inputs"].items()}
+                elif "inputs" in f:
+                    inputs = np.asarray(f["inputs"][...], dtype=np.float32)
+                else:
+                    raise DeepskyError(f"{path}: no 'images' or 'inputs' dataset; is this a deepsky dataset?")
                 labels = f["labels"][...] if "labels" in f else None
                 objects = {k: read_column(v) for k, v in f["objects"].items()} if "objects" in f else {}
                 meta = json.loads(f.attrs["deepsky"]) if "deepsky" in f.attrs else {}
@@ -84,18 +131,32 @@ class Dataset:
             raise
         except (OSError, KeyError, ValueError) as exc:
             raise DeepskyError(f"{path}: not a readable HDF5 dataset ({first_line(exc)})") from None
-        if images.ndim != 4:
-            raise DeepskyError(
-                f"{path}: images have shape {images.shape}; expected (N, height, width, bands)"
-            )
-        return cls(images=images, labels=labels, objects=objects, meta=meta)
+        layout = meta.get("layout", "cutouts")
+        expected = LAYOUTS.get(layout)
+        arrays = inputs.values() if isinstance(inputs, dict) else [inputs]
+        if expected is None or any(array.ndim != expected for array in arrays):
+            shapes = ", ".join(str(array.shape) for array in arrays)
+            raise DeepskyError(f"{path}: inputs of shape {shapes} do not fit the layout {layout!r} "
+                               f"({expected} dimensions, objects first)")
+        try:
+            return cls(inputs=inputs, labels=labels, objects=objects, meta=meta)
+        except DeepskyError as exc:
+            raise DeepskyError(f"{path}: {exc}") from None
+
+
+def take(inputs, index):
+    """Rows ``index`` of an input array, or of each of named inputs."""
+    return {name: array[index] for name, array in inputs.items()} if isinstance(inputs, dict) else inputs[index]
 
 
 def concatenate(parts: list[Dataset]) -> Dataset:
-    """One dataset of ``parts`` in order (images, labels and the object columns all parts have); meta of the first."""
+    """One dataset of ``parts`` in order (inputs, labels and the object columns all parts have); meta of the first."""
     labels = None if any(p.labels is None for p in parts) else np.concatenate([p.labels for p in parts])
     columns = [name for name in parts[0].objects if all(name in p.objects for p in parts)]
-    return Dataset(images=np.concatenate([p.images for p in parts]), labels=labels,
+    first = parts[0].inputs
+    inputs = ({name: np.concatenate([p.inputs[name] for p in parts]) for name in first}
+              if isinstance(first, dict) else np.concatenate([p.inputs for p in parts]))
+    return Dataset(inputs=inputs, labels=labels,
                    objects={name: np.concatenate([np.asarray(p.objects[name]) for p in parts]) for name in columns},
                    meta=dict(parts[0].meta))
 

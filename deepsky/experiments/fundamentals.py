@@ -84,7 +84,7 @@ def run_fundamentals(kind: str, out, data=None, epochs: int | None = None, seed:
         seconds = time.perf_counter() - start
         probabilities = predict_array(model, test.images, precision="fp32")
         results.append({**variant, "train": asdict(config), "history": history, "seconds": seconds,
-                        "test": task.metrics(test.labels, probabilities, test.objects)})
+                        "test": task.metrics(test, probabilities)})
     out.mkdir(parents=True, exist_ok=True)
     record = {"experiment": kind, "task": TASK, "model": task.default_model, "data": source,
               "test_data": test_source, "n_train": len(train), "n_validation": len(val), "epochs": epochs,

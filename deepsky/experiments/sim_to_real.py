@@ -247,7 +247,7 @@ def _score(task, model, test) -> dict:
     from deepsky.predict import predict_array
 
     probabilities = predict_array(model, test.images, dihedral_average=task.predict_dihedral_average)
-    return _headline(task.metrics(test.labels, probabilities, test.objects))
+    return _headline(task.metrics(test, probabilities))
 
 
 def _statistics(sims_path, real, seed, limit=2000) -> dict:

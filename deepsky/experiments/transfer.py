@@ -111,10 +111,8 @@ def run_transfer(out, pretrained=None, freeze=None, n: int | None = None, epochs
         train_and_score(f"fine-tuned, {k} frozen", f"freeze-{k}", init_from=pretrained, freeze=k)
     stage("scoring the SDSS network on the new survey as it is")
     from deepsky.data.store import Dataset
-    from deepsky.tasks.star_galaxy import binary_metrics
-
     test = Dataset.load(test_path)
-    as_is = binary_metrics(test.labels, predict_array(source.load_model(), test.images)[:, 1])
+    as_is = source.task().metrics(test, predict_array(source.load_model(), test.images))
     record = {"experiment": "transfer", "task": TASK, "source_survey": "sdss", "target_survey": TARGET_SURVEY,
               "pretrained": str(Path(pretrained).resolve()), "labels": n, "epochs": epochs,
               "test_data": {"path": str(test_path.resolve()), "n": len(test)}, "runs": rows,

@@ -32,8 +32,8 @@ import numpy as np
 
 from deepsky.errors import DeepskyError
 from deepsky.parallel import map_in_processes
+from deepsky.simulate.surveys import NANOMAGGY_ZEROPOINT
 
-NANOMAGGY_ZEROPOINT = 22.5
 EXACT_HALF_WIDTH = 2  # pixels each side of the centre pixel integrated to quadrature precision
 FINE_HALF_WIDTH = 8  # pixels each side of the centre pixel averaged over 5x5 sub-samples
 _GAUSS_NODES = 24

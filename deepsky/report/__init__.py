@@ -36,7 +36,7 @@ def write_report(run_dir, on_stage: Callable[[str], None] | None = None) -> Path
         When ``run_dir`` is no run, is not evaluated yet (no ``metrics.json``),
         or a file in it cannot be read; the message names the file.
     """
-    from deepsky.report.figures import FIGURES
+    from deepsky.report.figures import LEARNING_CURVES
     from deepsky.report.html import render_page, write_html
     from deepsky.report.inputs import load_inputs
 
@@ -45,8 +45,7 @@ def write_report(run_dir, on_stage: Callable[[str], None] | None = None) -> Path
     run = inputs.run
     run.figures_dir.mkdir(exist_ok=True)
     drawn = []
-    objective = inputs.objective
-    for spec in (spec for spec in FIGURES if spec.objective in ("any", objective)):
+    for spec in [LEARNING_CURVES, *inputs.objective.figures(), *inputs.spec.figures()]:
         stage(f"drawing {spec.heading.lower()}")
         if spec.draw(inputs, run.figures_dir / f"{spec.name}.png"):
             drawn.append(spec)

@@ -1,4 +1,4 @@
-"""Calibration: does p_galaxy = 0.8 mean that 80 per cent of such objects are galaxies?"""
+"""Calibration: does a probability of 0.8 mean that 80 per cent of such objects are of that class?"""
 
 from __future__ import annotations
 

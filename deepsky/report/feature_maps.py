@@ -1,4 +1,4 @@
-"""Feature maps as the lecture shows them: what conv layers 1, 3 and 6 see in a star and a galaxy."""
+"""Feature maps as the lecture shows them: what conv layers 1, 3 and 6 see in one example of each class."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def activations(model, images: np.ndarray, layer_names) -> list[np.ndarray]:
 
 
 def plot_feature_maps(inputs, path) -> bool:
-    """For one star and one galaxy: the cropped r-band input and 8 maps of conv layers 1, 3, 6.
+    """For one clear example of each class: the cropped input and 8 maps of conv layers 1, 3, 6.
 
     Uses ``gallery/feature_map_examples`` of ``evaluation.h5`` (one test index
     per class, in class order) and the run's ``model.keras``. Returns False
@@ -96,8 +96,9 @@ def _heading(inputs, index, label):
     text = f"A {label} (test object {index}"
     if inputs.binary:
         text += f", p_{inputs.positive} {inputs.probabilities[index, 1]:.2f}"
-    if "r_mag" in inputs.objects:
-        text += f", r = {float(inputs.objects['r_mag'][index]):.1f}"
+    column = inputs.caption_column
+    if column:
+        text += f", {column} = {float(inputs.objects[column][index]):.1f}"
     return text + ")"
 
 

@@ -121,6 +121,7 @@ def _caption(inputs, index):
         lines[0] += f", p_{inputs.positive[:3]} {probabilities[1]:.2f}"
     else:
         lines[0] += f", called {inputs.classes[called]}"
-    if "r_mag" in inputs.objects:
-        lines.append(f"r = {float(inputs.objects['r_mag'][index]):.1f}")
+    column = inputs.caption_column
+    if column:
+        lines.append(f"{column} = {float(inputs.objects[column][index]):.1f}")
     return "\n".join(lines), wrong

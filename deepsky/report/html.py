@@ -8,15 +8,7 @@ from dataclasses import asdict
 from html import escape
 from pathlib import Path
 
-from deepsky.report.tables import (
-    config_table,
-    describe_source,
-    fmt,
-    magnitude_table,
-    per_class_table,
-    real_data_table,
-    summary_table,
-)
+from deepsky.report.tables import config_table, describe_source, summary_table
 from deepsky.train import TrainConfig
 
 CSS = """
@@ -59,10 +51,9 @@ def render_page(inputs, figures) -> str:
     ]
     if metrics.get("held_out") is False:
         parts.append('<p class="warn">The test data is the training data: these numbers are optimistic.</p>')
-    if inputs.objective == "gaussian":
-        parts += _regression_sections(inputs)
-    else:
-        parts += _classification_sections(inputs)
+    parts += [summary_table(inputs), _paper_note(inputs)]
+    parts += [section for section in inputs.objective.report_sections(inputs) if section]
+    parts += [section for section in inputs.spec.report_sections(inputs) if section]
     parts.append("<h2>Figures</h2>")
     for spec in figures:
         parts.append(
@@ -73,45 +64,6 @@ def render_page(inputs, figures) -> str:
     parts += ["<h2>Run configuration</h2>", config_table(inputs), "<h2>Reproduce</h2>",
               f"<pre>{escape(reproduce(inputs))}</pre>", "</body></html>"]
     return "\n".join(parts) + "\n"
-
-
-def _regression_sections(inputs) -> list[str]:
-    from deepsky.report.regression import LABELS, per_magnitude_table, regression_summary_table, timing_table
-
-    metrics = inputs.metrics
-    extra = metrics.get("n_bright_sample")
-    bright_note = (f" {extra:,} more with magnitude below {fmt(metrics.get('bright_limit_mag'), 1)}, simulated for "
-                   "the bright-end and per-magnitude figures only (the overall ones keep the survey's magnitude mix)."
-                   if extra else "")
-    parts = [f'<p class="note">{fmt(metrics.get("n"), 0)} held-out galaxies.{bright_note} Network values first, the '
-             f'{escape(inputs.baseline_name)} after the slash, in orange. Errors: magnitude and axis ratio as '
-             "differences, radius and n relative (predicted / true - 1), angle in degrees (axis ratio below 0.8 "
-             "only). Scatter is 1.48 times the median absolute deviation; an outlier misses by more than 0.5 mag, "
-             "50%, 0.2 in axis ratio or 20 degrees.</p>",
-             regression_summary_table(inputs), timing_table(inputs), _paper_note(inputs)]
-    for name in ("mag", "half_light_radius_arcsec", "sersic_n"):
-        table_html = per_magnitude_table(inputs, name)
-        if table_html:
-            parts += [f"<h2>{escape(LABELS[name].capitalize())} by magnitude</h2>", table_html]
-    return parts
-
-
-def _classification_sections(inputs) -> list[str]:
-    parts = [summary_table(inputs), _paper_note(inputs)]
-    per_class = per_class_table(inputs)
-    if per_class:
-        note = " Baseline values follow the slash, in orange." if inputs.baseline else ""
-        parts += ["<h2>Per class</h2>", f'<p class="note">Held-out precision, recall and F1 of each class.{note}</p>',
-                  per_class]
-    real = real_data_table(inputs)
-    if real:
-        parts += ["<h2>Real survey cutouts</h2>", _real_data_note(inputs), real]
-    by_mag = magnitude_table(inputs)
-    if by_mag:
-        note = " Baseline values follow the slash, in orange." if inputs.baseline else ""
-        parts += ["<h2>By r magnitude</h2>",
-                  f'<p class="note">Held-out metrics per bin of true r magnitude (AB).{escape(note)}</p>', by_mag]
-    return parts
 
 
 def reproduce(inputs) -> str:
@@ -172,14 +124,3 @@ def _paper_note(inputs) -> str:
     if (inputs.config.get("data") or {}).get("simulated"):
         pieces.append("This run was trained and tested on simulated cutouts, so the comparison is indicative.")
     return f'<p class="note">{escape(" ".join(pieces))}</p>'
-
-
-def _real_data_note(inputs) -> str:
-    real = inputs.metrics["real_data"]
-    source = real.get("source")
-    text = "The trained network applied to real survey cutouts with spectroscopic labels"
-    text += f" ({describe_source(source)})." if source else "."
-    paper_auc = (inputs.metrics.get("paper") or {}).get("roc_auc")
-    if paper_auc is not None and real.get("roc_auc") is not None:
-        text += f" ROC AUC {fmt(real['roc_auc'])} against the paper's {paper_auc:g}."
-    return f'<p class="note">{text}</p>'

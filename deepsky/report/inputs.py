@@ -2,8 +2,9 @@
 
 ``config.json`` and ``metrics.json`` are required; ``history.json`` and
 ``model.keras`` are optional (their figures are skipped without them). From
-``evaluation.h5`` the report reads labels, probabilities, per-object columns,
-an optional ``baseline_probabilities`` and the gallery cutouts.
+``evaluation.h5`` the report reads what the run's objective wrote (labels
+and probabilities; predicted parameters; restored images), the per-object
+columns and the gallery cutouts.
 """
 
 from __future__ import annotations
@@ -31,8 +32,6 @@ class ReportInputs:
         (N,) integer class of each test object.
     probabilities : ndarray
         (N, classes) predicted class probabilities.
-    baseline_scores : ndarray or None
-        (N,) the baseline's probability of the positive class, when stored.
     baseline_probabilities : ndarray or None
         (N, classes) the baseline's class probabilities, when stored.
     objects : dict of ndarray
@@ -47,12 +46,12 @@ class ReportInputs:
     """
 
     run: object
+    spec: object  # the run's task (deepsky.tasks.base.Task)
     config: dict
     metrics: dict
     history: dict | None
     labels: np.ndarray
     probabilities: np.ndarray
-    baseline_scores: np.ndarray | None = None
     baseline_probabilities: np.ndarray | None = None
     objects: dict = field(default_factory=dict)
     gallery: dict = field(default_factory=dict)
@@ -60,9 +59,21 @@ class ReportInputs:
     baseline_predicted: dict = field(default_factory=dict)
 
     @property
-    def objective(self) -> str:
-        """``classification`` or ``gaussian`` (regression with uncertainties)."""
-        return "gaussian" if self.predicted else "classification"
+    def objective(self):
+        """The run's :class:`~deepsky.objectives.Objective`."""
+        return self.spec.objective
+
+    @property
+    def parameters(self) -> list:
+        """Regression runs: the :class:`~deepsky.metrics.Parameter` of each predicted quantity scored."""
+        scored = self.metrics.get("parameters") or {}
+        return [p for p in getattr(self.objective, "parameters", ()) if p.name in scored]
+
+    @property
+    def caption_column(self) -> str | None:
+        """The per-object column galleries quote (the one the binned metrics use), if any."""
+        column = (self.metrics.get("by_bin") or {}).get("column")
+        return column if column in self.objects else None
 
     @property
     def task(self) -> str:
@@ -93,6 +104,13 @@ class ReportInputs:
         return self.probabilities[:, 1]
 
     @property
+    def baseline_scores(self) -> np.ndarray | None:
+        """(N,) the baseline's probability of the positive class (two-class tasks), when stored."""
+        if self.baseline_probabilities is None or self.baseline_probabilities.shape[1] != 2:
+            return None
+        return self.baseline_probabilities[:, 1]
+
+    @property
     def baseline(self) -> dict | None:
         baseline = self.metrics.get("baseline")
         return baseline if isinstance(baseline, dict) else None
@@ -102,10 +120,10 @@ class ReportInputs:
         return str((self.baseline or {}).get("name") or "baseline")
 
     def gallery_image(self, test_index: int) -> np.ndarray | None:
-        """The stored cutout (H, W, bands) of test object ``test_index``, or None."""
+        """The stored cutout (H, W, bands) of test object ``test_index``, or None (none stored, or not a cutout)."""
         index = self.gallery.get("index")
         images = self.gallery.get("images")
-        if index is None or images is None:
+        if index is None or images is None or images.ndim != 4:
             return None
         where = np.flatnonzero(index == test_index)
         return images[where[0]] if where.size else None
@@ -140,8 +158,8 @@ def load_inputs(run_dir) -> ReportInputs:
             f"{run.path}: metrics.json has no evaluation.h5 beside it; rerun deepsky evaluate {run.path}"
         )
     history = read_json(run.history_path) if run.history_path.exists() else None
-    inputs = ReportInputs(run=run, config=run.config, metrics=read_json(run.metrics_path), history=history,
-                          labels=np.zeros(0, np.int64), probabilities=np.zeros((0, 2)))
+    inputs = ReportInputs(run=run, spec=run.task(), config=run.config, metrics=read_json(run.metrics_path),
+                          history=history, labels=np.zeros(0, np.int64), probabilities=np.zeros((0, 2)))
     _read_evaluation(run.evaluation_path, inputs)
     return inputs
 
@@ -151,37 +169,19 @@ def _read_evaluation(path: Path, inputs: ReportInputs) -> None:
 
     try:
         with h5py.File(path, "r") as f:
-            if "predicted" in f:  # a regression run
-                inputs.predicted = {name: np.asarray(item[...]) for name, item in f["predicted"].items()}
-                if "baseline" in f:
-                    inputs.baseline_predicted = {name: np.asarray(item[...]) for name, item in f["baseline"].items()}
-                _read_objects(f, inputs)
-                return
-            for required in ("labels", "probabilities"):
-                if required not in f:
-                    raise DeepskyError(f"{path}: no '{required}' dataset; rerun deepsky evaluate")
-            inputs.labels = np.asarray(f["labels"][...]).astype(np.int64)
-            inputs.probabilities = np.asarray(f["probabilities"][...], dtype=np.float64)
-            if inputs.probabilities.ndim != 2 or len(inputs.probabilities) != len(inputs.labels):
-                raise DeepskyError(
-                    f"{path}: probabilities have shape {inputs.probabilities.shape} for {len(inputs.labels)} labels"
-                )
-            if "baseline_probabilities" in f:
-                scores = np.asarray(f["baseline_probabilities"][...], dtype=np.float64)
-                if scores.ndim == 2 and scores.shape == inputs.probabilities.shape:
-                    inputs.baseline_probabilities = scores
-                # a (N, 2) table from predict_proba is as good as its positive column
-                scores = scores[:, 1] if scores.ndim == 2 and scores.shape[1] == 2 else scores
-                inputs.baseline_scores = scores if scores.shape == inputs.labels.shape else None
+            inputs.objective.read_evaluation(f, inputs)
             _read_objects(f, inputs)
     except OSError as exc:
         raise DeepskyError(f"{path}: not a readable HDF5 file ({exc})") from None
 
 
 def _read_objects(f, inputs: ReportInputs) -> None:
+    import h5py
+
     from deepsky.data.store import read_column
 
     if "objects" in f:
         inputs.objects = {name: read_column(column) for name, column in f["objects"].items()}
     if "gallery" in f:
-        inputs.gallery = {name: np.asarray(item[...]) for name, item in f["gallery"].items()}
+        inputs.gallery.update({name: np.asarray(item[...]) for name, item in f["gallery"].items()
+                               if not isinstance(item, h5py.Group)})

@@ -1,9 +1,12 @@
-"""Figures and tables of regression runs (galaxy structural parameters): network against the fit.
+"""Figures and tables of regression runs with uncertainties: the network against the classical method.
 
-The metrics come from :func:`deepsky.tasks.galaxy_profiles.profile_metrics`
-(``metrics.json``): per parameter the bias, scatter and outlier fraction per
-bin of true magnitude; the per-galaxy values from ``evaluation.h5``
-(``predicted/*``, ``baseline/*`` and the truth in ``objects/*``).
+The metrics come from :func:`deepsky.metrics.parameter_metrics` as the task
+calls it (``metrics.json``: per parameter the bias, scatter, outlier
+fraction and 68% coverage, overall, on the ``focus`` subset and
+``per_bin``, with ``bin_label`` and ``focus_label`` saying what they are);
+the per-object values from ``evaluation.h5`` (``predicted/*``,
+``baseline/*`` and the truth in ``objects/*``); labels, units and error
+measures from the objective's :class:`~deepsky.metrics.Parameter` list.
 """
 
 from __future__ import annotations
@@ -13,36 +16,34 @@ from math import erf, sqrt
 
 import numpy as np
 
+from deepsky.metrics import errors, scored_rows
 from deepsky.report.canvas import BASELINE, NETWORK, figure
 from deepsky.report.tables import fmt, table
-from deepsky.tasks.galaxy_profiles import ANGLE_MAX_AXIS_RATIO, LABELS, errors
-
-UNITS = {"mag": "mag", "half_light_radius_arcsec": "relative", "sersic_n": "relative", "axis_ratio": "",
-         "position_angle_deg": "deg"}
 
 
-def _parameters(inputs) -> list[str]:
-    return list((inputs.metrics.get("parameters") or {}).keys())
+def _title(parameter, unit: str) -> str:
+    return parameter.label + (f" ({unit})" if unit else "")
 
 
 def _bins(entry: dict, key: str):
-    rows = entry.get("per_magnitude") or []
-    centre = np.array([(b["mag_lo"] + b["mag_hi"]) / 2 for b in rows])
+    rows = entry.get("per_bin") or []
+    centre = np.array([(b["lo"] + b["hi"]) / 2 for b in rows])
     values = np.array([np.nan if b.get(key) is None else b[key] for b in rows], dtype=float)
     return centre, values
 
 
-def plot_errors_vs_magnitude(inputs, path) -> bool:
-    """Bias, scatter and outlier fraction against true magnitude for every parameter; network solid, fit dashed."""
-    names = _parameters(inputs)
-    if not names:
+def plot_errors_by_bin(inputs, path) -> bool:
+    """Bias, scatter and outlier fraction per bin for every parameter; network solid, baseline dashed."""
+    parameters = inputs.parameters
+    if not parameters:
         return False
     baseline = (inputs.baseline or {}).get("parameters") or {}
     rows = (("bias", "bias (median error)"), ("scatter", "scatter (1.48 MAD)"),
             ("outlier_fraction", "outlier fraction"))
-    with figure(path, (3.1 * len(names), 7.6)) as fig:
-        axes = fig.subplots(len(rows), len(names), sharex=True, squeeze=False)
-        for column, name in enumerate(names):
+    with figure(path, (3.1 * len(parameters), 7.6)) as fig:
+        axes = fig.subplots(len(rows), len(parameters), sharex=True, squeeze=False)
+        for column, parameter in enumerate(parameters):
+            name = parameter.name
             for row, (key, ylabel) in enumerate(rows):
                 ax = axes[row, column]
                 for source, colour, style, label in ((inputs.metrics["parameters"][name], NETWORK, "-", "network"),
@@ -56,12 +57,11 @@ def plot_errors_vs_magnitude(inputs, path) -> bool:
                 if key == "bias":
                     ax.axhline(0, color="0.5", lw=0.8)
                 if row == 0:
-                    unit = UNITS[name]
-                    ax.set_title(LABELS.get(name, name) + (f" ({unit})" if unit else ""))
+                    ax.set_title(_title(parameter, parameter.error_unit))
                 if column == 0:
                     ax.set_ylabel(ylabel)
                 if row == len(rows) - 1:
-                    ax.set_xlabel("true magnitude")
+                    ax.set_xlabel(inputs.metrics.get("bin_label", "bin"))
         axes[0, 0].legend(loc="best")
     return True
 
@@ -69,18 +69,20 @@ def plot_errors_vs_magnitude(inputs, path) -> bool:
 def plot_predicted_vs_true(inputs, path) -> bool:
     """Predicted against true value of every parameter: the network (top) and the fit (bottom)."""
     predicted, baseline, truth = inputs.predicted, inputs.baseline_predicted, inputs.objects
-    names = [n for n in _parameters(inputs) if n in predicted and n in truth]
-    if not names:
+    parameters = [p for p in inputs.parameters if p.name in predicted and p.name in truth]
+    if not parameters:
         return False
+    names = [p.name for p in parameters]
     sources = [("network", predicted, NETWORK)] + ([(inputs.baseline_name, baseline, BASELINE)] if baseline else [])
     with figure(path, (3.0 * len(names), 3.0 * len(sources) + 0.4)) as fig:
         axes = fig.subplots(len(sources), len(names), squeeze=False)
         for row, (label, values, colour) in enumerate(sources):
-            for column, name in enumerate(names):
+            for column, parameter in enumerate(parameters):
+                name = parameter.name
                 ax = axes[row, column]
                 t = np.asarray(truth[name], float)
                 p = np.asarray(values.get(name, np.full(len(t), np.nan)), float)
-                log = name in ("half_light_radius_arcsec", "sersic_n")
+                log = parameter.log
                 ax.scatter(t, p, s=2, alpha=0.35, color=colour, rasterized=True)
                 finite = np.isfinite(p)
                 lo, hi = np.nanmin(t), np.nanmax(t)
@@ -90,135 +92,156 @@ def plot_predicted_vs_true(inputs, path) -> bool:
                     ax.set_yscale("log")
                 if finite.any():
                     ax.set_ylim(lo - 0.05 * (hi - lo) if not log else lo / 1.3, hi + 0.05 * (hi - lo) if not log else hi * 1.3)
-                ax.set_xlabel(f"true {LABELS.get(name, name)}")
+                ax.set_xlabel(f"true {parameter.label}")
                 if column == 0:
                     ax.set_ylabel(f"{label}")
                 if row == 0:
-                    ax.set_title(LABELS.get(name, name))
+                    ax.set_title(_title(parameter, parameter.unit))
     return True
 
 
 def plot_uncertainty_calibration(inputs, path) -> bool:
     """Fraction of true values inside +-k sigma against the Gaussian expectation, per parameter."""
     predicted, truth = inputs.predicted, inputs.objects
-    names = [n for n in _parameters(inputs) if f"{n}_err" in predicted and n in truth]
-    if not names:
+    parameters = [p for p in inputs.parameters if f"{p.name}_err" in predicted and p.name in truth]
+    if not parameters:
         return False
     k = np.linspace(0.1, 3.0, 30)
     expected = np.array([erf(v / sqrt(2)) for v in k])
     sources = [("network", predicted, NETWORK, "-")]
     if inputs.baseline_predicted:
         sources.append((inputs.baseline_name, inputs.baseline_predicted, BASELINE, "--"))
-    with figure(path, (3.0 * len(names), 3.3)) as fig:
-        axes = np.atleast_1d(fig.subplots(1, len(names)))
-        for ax, name in zip(axes, names):
-            # the overall mix only, as the coverage in the summary table (not an added bright sample)
-            usable = ~np.asarray(truth.get("bright_sample", np.zeros(len(truth[name]), bool)), bool)
-            if name == "position_angle_deg":
-                usable &= np.asarray(truth["axis_ratio"]) < ANGLE_MAX_AXIS_RATIO
+    extra_column = inputs.metrics.get("extra_column")
+    with figure(path, (3.0 * len(parameters), 3.3)) as fig:
+        axes = np.atleast_1d(fig.subplots(1, len(parameters)))
+        for ax, parameter in zip(axes, parameters):
+            name = parameter.name
+            # the overall mix only, as the coverage in the summary table (not an added focus sample)
+            usable = scored_rows(parameter, truth, len(truth[name]))
+            if extra_column in truth:
+                usable &= ~np.asarray(truth[extra_column], bool)
             for label, values, colour, style in sources:
                 if f"{name}_err" not in values:
                     continue
-                delta = np.abs(_interval_errors(name, values, truth))[usable]
+                delta = np.abs(_interval_errors(parameter, values, truth))[usable]
                 inside = [float(np.mean(delta <= v)) for v in k]
                 ax.plot(expected, inside, style, color=colour, label=label)
             ax.plot([0, 1], [0, 1], color="k", lw=0.8)
             ax.axvline(erf(1 / sqrt(2)), color="0.6", lw=0.8, ls=":")
-            ax.set_title(LABELS.get(name, name))
+            ax.set_title(parameter.label)
             ax.set_xlabel("expected fraction within ±kσ")
             ax.set_ylabel("measured fraction")
         axes[0].legend(loc="upper left")
     return True
 
 
-def _interval_errors(name, values, truth) -> np.ndarray:
+def _interval_errors(parameter, values, truth) -> np.ndarray:
     """Error in units of the one-sigma half-interval on the side of the truth (asymmetric intervals kept)."""
+    name = parameter.name
     t = np.asarray(truth[name], float)
     p = np.asarray(values[name], float)
     lo = np.asarray(values.get(f"{name}_lo", p - values[f"{name}_err"]), float)
     hi = np.asarray(values.get(f"{name}_hi", p + values[f"{name}_err"]), float)
-    if name == "position_angle_deg":
-        return errors(name, p, t) / np.maximum((hi - lo) / 2, 1e-9)
+    if parameter.error == "angle":
+        return errors(parameter, p, t) / np.maximum((hi - lo) / 2, 1e-9)
     below = t < p
     half = np.where(below, p - lo, hi - p)
     return (t - p) / np.maximum(half, 1e-12)
 
 
+def regression_sections(inputs) -> list[str]:
+    """The report's regression sections: conventions, the summary per parameter, timing, per-bin tables."""
+    metrics = inputs.metrics
+    parts = [f'<p class="note">{fmt(metrics.get("n"), 0)} held-out objects. Network values first, the '
+             f'{escape(inputs.baseline_name)} after the slash, in orange. Errors: '
+             + escape("; ".join(f"{p.label} {_error_words(p)}" for p in inputs.parameters))
+             + ". Scatter is 1.48 times the median absolute deviation; outliers miss by more than "
+             + escape(", ".join(f"{p.outlier_limit:g} ({p.label})" for p in inputs.parameters)) + ".</p>",
+             regression_summary_table(inputs), timing_table(inputs)]
+    for parameter in inputs.parameters:
+        table_html = per_bin_table(inputs, parameter)
+        if table_html:
+            parts += [f"<h2>{escape(parameter.label.capitalize())} per bin of {escape(metrics.get('bin_label', 'bin'))}"
+                      "</h2>", table_html]
+    return parts
+
+
+def _error_words(parameter) -> str:
+    words = {"difference": "as differences", "relative": "relative (predicted / true - 1)",
+             "angle": "in degrees, wrapped"}[parameter.error]
+    if parameter.scored_where:
+        column, limit = parameter.scored_where
+        words += f", scored where {column.replace('_', ' ')} is below {limit:g}"
+    return words
+
+
 def regression_summary_table(inputs) -> str:
-    """Per parameter: network and fit side by side, overall and at the bright end, and their timing."""
+    """Per parameter: network and baseline side by side, overall and on the focus subset, and their ratio."""
     metrics, baseline = inputs.metrics, (inputs.baseline or {})
-    names = _parameters(inputs)
-    if not names:
+    parameters = inputs.parameters
+    if not parameters:
         return ""
-    bright = metrics.get("bright_limit_mag")
-    ratio = (metrics.get("comparison") or {}).get("bright_scatter_ratio") or {}
-    averaged = metrics.get("views_8") or {}
-    ratio_8 = (averaged.get("comparison") or {}).get("bright_scatter_ratio") or {}
+    ratio = (metrics.get("comparison") or {}).get("focus_scatter_ratio") or {}
     base_params = baseline.get("parameters") or {}
-    n_bright = (metrics["parameters"][names[0]].get("bright") or {}).get("n")
+    n_focus = (metrics["parameters"][parameters[0].name].get("focus") or {}).get("n")
     rows = []
-    for name in names:
+    for parameter in parameters:
+        name = parameter.name
         net, fit = metrics["parameters"][name], base_params.get(name, {})
-        unit = UNITS[name]
         rows.append([
-            escape(LABELS.get(name, name) + (f" ({unit})" if unit else "")),
-            _pair(net.get("bias"), fit.get("bias")),
-            _pair(net.get("scatter"), fit.get("scatter")),
-            _pair(net.get("outlier_fraction"), fit.get("outlier_fraction"), 3),
-            _pair(net.get("coverage_68"), fit.get("coverage_68"), 3),
-            _pair(net["bright"].get("scatter"), fit.get("bright", {}).get("scatter")),
+            escape(_title(parameter, parameter.error_unit)),
+            pair(net.get("bias"), fit.get("bias")),
+            pair(net.get("scatter"), fit.get("scatter")),
+            pair(net.get("outlier_fraction"), fit.get("outlier_fraction"), 3),
+            pair(net.get("coverage_68"), fit.get("coverage_68"), 3),
+            pair((net.get("focus") or {}).get("scatter"), (fit.get("focus") or {}).get("scatter")),
             fmt(ratio.get(name), 2),
-            fmt(ratio_8.get(name), 2),
         ])
+    focus = escape(metrics.get("focus_label", "focus subset"))
     header = ["Parameter", "bias", "scatter", "outlier fraction", "68% interval coverage",
-              f"scatter, magnitude &lt; {fmt(bright, 1)}" + (f" ({n_bright:,} galaxies)" if n_bright else ""),
-              "bright scatter ratio (network / fit)" + (f", {metrics['views']} orientations" if metrics.get("views", 1) > 1 else ""),
-              "the same, 8 orientations averaged"]
+              f"scatter, {focus}" + (f" ({n_focus:,} objects)" if n_focus else ""),
+              f"scatter ratio, {focus} (network / baseline)"]
     return table(header, rows)
 
 
 def timing_table(inputs) -> str:
+    """Wall time per object of the network and the baseline, and the speed-up."""
     metrics, baseline = inputs.metrics, (inputs.baseline or {})
-    speedup = (metrics.get("comparison") or {}).get("speedup")
-    if metrics.get("seconds_per_galaxy") is None:
+    if metrics.get("seconds_per_object") is None:
         return ""
-    averaged = metrics.get("views_8") or {}
-    speedup_8 = (averaged.get("comparison") or {}).get("speedup")
-    views = metrics.get("views", 1)
-    label = f"network, {views} orientations averaged" if views > 1 else "network"
-    rows = [[label, _seconds(metrics.get("seconds_per_galaxy")), f"{speedup:,.0f}x" if speedup else "–"]]
-    if averaged.get("seconds_per_galaxy") is not None:
-        rows.append(["network, 8 orientations averaged", _seconds(averaged["seconds_per_galaxy"]),
-                     f"{speedup_8:,.0f}x" if speedup_8 else "–"])
-    if baseline.get("seconds_per_galaxy") is not None:
-        rows.append([escape(inputs.baseline_name), _seconds(baseline["seconds_per_galaxy"]), "1x"])
-    return table(["", "wall time per galaxy (this machine, all cores)", "speed-up over the fit"], rows)
+    speedup = (metrics.get("comparison") or {}).get("speedup")
+    rows = [["network", seconds(metrics.get("seconds_per_object")), f"{speedup:,.0f}x" if speedup else "–"]]
+    if baseline.get("seconds_per_object") is not None:
+        rows.append([escape(inputs.baseline_name), seconds(baseline["seconds_per_object"]), "1x"])
+    return table(["", "wall time per object (this machine, all cores)", "speed-up over the baseline"], rows)
 
 
-def per_magnitude_table(inputs, name: str = "mag") -> str:
-    entry = (inputs.metrics.get("parameters") or {}).get(name)
+def per_bin_table(inputs, parameter) -> str:
+    """Bias, scatter, outliers and coverage of one parameter per bin, network / baseline."""
+    entry = (inputs.metrics.get("parameters") or {}).get(parameter.name)
     if not entry:
         return ""
-    fit = ((inputs.baseline or {}).get("parameters") or {}).get(name, {})
-    fit_bins = {(b["mag_lo"], b["mag_hi"]): b for b in fit.get("per_magnitude") or []}
+    fit = ((inputs.baseline or {}).get("parameters") or {}).get(parameter.name, {})
+    fit_bins = {(b["lo"], b["hi"]): b for b in fit.get("per_bin") or []}
     rows = []
-    for b in entry.get("per_magnitude") or []:
-        other = fit_bins.get((b["mag_lo"], b["mag_hi"]), {})
-        rows.append([f"{b['mag_lo']:.0f} – {b['mag_hi']:.0f}", fmt(b.get("n")), _pair(b.get("bias"), other.get("bias")),
-                     _pair(b.get("scatter"), other.get("scatter")),
-                     _pair(b.get("outlier_fraction"), other.get("outlier_fraction"), 3),
-                     _pair(b.get("coverage_68"), other.get("coverage_68"), 3)])
-    return table(["true magnitude", "galaxies", "bias", "scatter", "outlier fraction", "68% coverage"], rows)
+    for b in entry.get("per_bin") or []:
+        other = fit_bins.get((b["lo"], b["hi"]), {})
+        rows.append([f"{b['lo']:g} – {b['hi']:g}", fmt(b.get("n")), pair(b.get("bias"), other.get("bias")),
+                     pair(b.get("scatter"), other.get("scatter")),
+                     pair(b.get("outlier_fraction"), other.get("outlier_fraction"), 3),
+                     pair(b.get("coverage_68"), other.get("coverage_68"), 3)])
+    return table([escape(inputs.metrics.get("bin_label", "bin")), "objects", "bias", "scatter", "outlier fraction",
+                  "68% coverage"], rows)
 
 
-def _pair(network, fit, digits: int = 4) -> str:
+def pair(network, fit, digits: int = 4) -> str:
     cell = fmt(network, digits)
     if fit is not None:
         cell += f' <span class="base">/ {fmt(fit, digits)}</span>'
     return cell
 
 
-def _seconds(value) -> str:
+def seconds(value) -> str:
     if value is None:
         return "–"
     if value < 1e-3:

@@ -7,32 +7,6 @@ from __future__ import annotations
 
 from html import escape
 
-# (metrics key, row label) in display order; absent keys are left out
-SUMMARY_ROWS = [
-    ("roc_auc", "ROC AUC"),
-    ("accuracy", "Accuracy"),
-    ("macro_f1", "Macro-averaged F1"),
-    ("galaxy_vs_point_source_accuracy", "Galaxy vs point source (star or quasar) accuracy"),
-    ("elliptical_vs_spiral_accuracy", "Elliptical vs spiral (spirals and edge-on) accuracy"),
-    ("log_loss", "Log loss"),
-    ("mse", "Mean squared error of the probability"),
-    ("purity_galaxy", "Galaxy purity"),
-    ("completeness_galaxy", "Galaxy completeness"),
-    ("purity_star", "Star purity"),
-    ("completeness_star", "Star completeness"),
-    ("n", "Test objects"),
-    ("n_star", "of which stars"),
-    ("n_galaxy", "of which galaxies"),
-]
-BIN_COLUMNS = [
-    ("roc_auc", "AUC"),
-    ("purity_galaxy", "galaxy purity"),
-    ("completeness_galaxy", "galaxy completeness"),
-    ("purity_star", "star purity"),
-    ("completeness_star", "star completeness"),
-]
-
-
 def fmt(value, digits: int = 4) -> str:
     """A number for a table cell: integers whole, floats to ``digits`` places, None as a dash.
 
@@ -63,24 +37,32 @@ def table(header, rows, numeric_from: int = 1) -> str:
 
 
 def summary_table(inputs) -> str:
-    """Held-out metrics: network, baseline (when evaluated) and the paper's number."""
+    """The task's headline metrics: network, baseline (when evaluated) and the paper's number."""
     metrics, baseline = inputs.metrics, inputs.baseline
-    paper = metrics.get("paper") or {}
     header = ["Metric", "Network"] + ([escape(inputs.baseline_name)] if baseline else []) + ["Paper"]
     rows = []
-    for key, label in SUMMARY_ROWS:
-        if key not in metrics and not (baseline and key in baseline):
+    for line in inputs.spec.headline:
+        value = line.value(metrics)
+        other = line.value(baseline) if baseline else None
+        if value is None and other is None:
             continue
-        row = [escape(label), fmt(metrics.get(key))]
+        row = [escape(line.label), fmt_value(value, line.digits)]
         if baseline:
-            row.append(fmt(baseline.get(key)))
+            row.append(fmt_value(other, line.digits))
         # the paper's value as published ("0.99"), not padded to spurious digits
-        row.append(escape(f"{paper[key]:g}") if isinstance(paper.get(key), float) else fmt(paper.get(key) or ""))
+        row.append(escape(f"{line.paper:g}") if line.paper is not None else "")
         rows.append(row)
     return table(header, rows)
 
 
-def per_class_table(inputs) -> str:
+def fmt_value(value, digits: int) -> str:
+    """A headline value: whole numbers with thousands separators when ``digits`` is 0."""
+    if digits == 0 and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"{value:,.0f}"
+    return fmt(value, digits)
+
+
+def per_class_section(inputs) -> str:
     """Precision, recall and F1 of each class; the baseline's after a slash where evaluated."""
     per_class = inputs.metrics.get("per_class")
     if not isinstance(per_class, dict):
@@ -95,27 +77,10 @@ def per_class_table(inputs) -> str:
                 cell += f' <span class="base">/ {fmt(other[name].get(key), 3)}</span>'
             row.append(cell)
         rows.append(row)
-    return table(["Class", "test objects", "precision (purity)", "recall (completeness)", "F1"], rows)
-
-
-def magnitude_table(inputs) -> str:
-    """Metrics per r-magnitude bin; baseline values after a slash where evaluated."""
-    bins = inputs.metrics.get("by_r_mag") or []
-    if not bins:
-        return ""
-    baseline = {(b.get("r_min"), b.get("r_max")): b for b in (inputs.baseline or {}).get("by_r_mag") or []}
-    header = ["r magnitude", "objects", "stars", "galaxies"] + [label for _, label in BIN_COLUMNS]
-    rows = []
-    for b in bins:
-        other = baseline.get((b.get("r_min"), b.get("r_max")))
-        row = [f"{b['r_min']:.1f} – {b['r_max']:.1f}", fmt(b.get("n")), fmt(b.get("n_star")), fmt(b.get("n_galaxy"))]
-        for key, _ in BIN_COLUMNS:
-            cell = fmt(b.get(key), 3)
-            if other is not None:
-                cell += f' <span class="base">/ {fmt(other.get(key), 3)}</span>'
-            row.append(cell)
-        rows.append(row)
-    return table(header, rows)
+    note = " Baseline values follow the slash, in orange." if inputs.baseline else ""
+    return ("<h2>Per class</h2>"
+            f'<p class="note">Held-out precision, recall and F1 of each class.{note}</p>'
+            + table(["Class", "test objects", "precision (purity)", "recall (completeness)", "F1"], rows))
 
 
 def describe_source(source) -> str:
@@ -170,22 +135,22 @@ def config_table(inputs) -> str:
     return table(["Setting", "Value"], cells, numeric_from=99)
 
 
-def real_data_table(inputs) -> str:
-    """Metrics on real survey cutouts (``metrics["real_data"]``), network and baseline if given."""
+def real_data_section(inputs) -> str:
+    """The task's headline metrics on real survey data (``metrics["real_data"]``), beside the paper's."""
     real = inputs.metrics.get("real_data")
     if not isinstance(real, dict):
         return ""
-    real_baseline = real.get("baseline") if isinstance(real.get("baseline"), dict) else None
-    header = ["Metric", "Network"] + ([escape(inputs.baseline_name)] if real_baseline else [])
     rows = []
-    for key, label in SUMMARY_ROWS:
-        if key in real:
-            rows.append([escape(label), fmt(real[key])] + ([fmt(real_baseline.get(key))] if real_baseline else []))
-    known = {key for key, _ in SUMMARY_ROWS} | {"source", "baseline", "by_r_mag"}
-    for key, value in real.items():
-        if key not in known and isinstance(value, (int, float, str, bool)):
-            rows.append([escape(key.replace("_", " ")), fmt(value)] + ([""] if real_baseline else []))
-    return table(header, rows)
+    for line in inputs.spec.headline:
+        value = line.value(real)
+        if value is not None:
+            rows.append([escape(line.label), fmt_value(value, line.digits),
+                         escape(f"{line.paper:g}") if line.paper is not None else ""])
+    source = real.get("source")
+    note = ("The trained network applied to real survey data with spectroscopic labels"
+            + (f" ({describe_source(source)})." if source else "."))
+    return ("<h2>Real survey data</h2>" f'<p class="note">{note}</p>'
+            + table(["Metric", "Network", "Paper"], rows))
 
 
 def _setting(value) -> str:

@@ -73,6 +73,7 @@ import numpy as np
 
 from deepsky.data.store import Dataset
 from deepsky.errors import DeepskyError
+from deepsky.simulate.surveys import mag_to_nmgy
 
 RENDERER_VERSION = "gz-colour-1"
 GZ_CUTOUT_PIXELS = 423  # side of a Galaxy Zoo 1 JPEG
@@ -236,7 +237,7 @@ def render_dataset(data: Dataset, seed: int = 0, rendering: ColourRendering = GA
         "render_seed": int(seed),
         "simulated_pixel_scale_arcsec": scale,
     })
-    return Dataset(images=images, labels=data.labels, objects=objects, meta=meta)
+    return Dataset(inputs=images, labels=data.labels, objects=objects, meta=meta)
 
 
 # -- measurements ---------------------------------------------------------------------------
@@ -466,7 +467,7 @@ def _add_field(grid, gz_pixel_arcsec, psf_fwhm_arcsec, rendering, rng):
             width = rng.uniform(0.4, 2.0, k) / 1.177  # Gaussian sigma of an exponential's half-light radius
         colours = np.stack([r_mag + g_r, r_mag, r_mag - r_i], axis=1)
         sigma = np.sqrt((psf_fwhm_arcsec[owner] / 2.3548) ** 2 + width[:, None] ** 2)  # arcsec, per band
-        sources.append((owner, 10 ** (-0.4 * (colours - 22.5)), sigma, rng.uniform(0, side, (k, 2))))
+        sources.append((owner, mag_to_nmgy(colours), sigma, rng.uniform(0, side, (k, 2))))
     if not sources:
         return
     owner, flux, sigma, position = (np.concatenate(parts) for parts in zip(*sources))

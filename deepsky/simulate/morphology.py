@@ -48,7 +48,7 @@ import numpy as np
 from deepsky.data.store import Dataset
 from deepsky.errors import DeepskyError
 from deepsky.parallel import map_in_processes
-from deepsky.simulate.surveys import Survey, get_survey, mag_to_nmgy
+from deepsky.simulate.surveys import Survey, get_survey, mag_to_nmgy, nmgy_to_mag
 
 SIMULATOR_VERSION = "morphology-1"
 MORPHOLOGY_CLASSES = ("elliptical", "spiral", "edge-on", "merger")
@@ -834,7 +834,7 @@ def make_morphology(
     objects = {
         "morphology": params["morphology"],
         "mag": params["mag"].astype(np.float32),
-        **{f"mag_{band}": (22.5 - 2.5 * np.log10(band_flux[:, b])).astype(np.float32) for b, band in enumerate(bands)},
+        **{f"mag_{band}": nmgy_to_mag(band_flux[:, b]).astype(np.float32) for b, band in enumerate(bands)},
         **{
             key: params[key].astype(np.float32)
             for key in ("half_light_radius_arcsec", "axis_ratio", "position_angle_deg", "inclination_deg",
@@ -868,4 +868,4 @@ def make_morphology(
                 else "Moffat (beta 2.5-4.5) or Kolmogorov, seeing on a 0.05 arcsec grid, FWHM per band"),
         "noise": "Gaussian sky at the survey's depth plus source Poisson noise",
     }
-    return Dataset(images=images, labels=params["label"], objects=objects, meta=meta)
+    return Dataset(inputs=images, labels=params["label"], objects=objects, meta=meta)

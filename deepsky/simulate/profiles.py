@@ -388,4 +388,4 @@ def make_profiles(
         "psf": "obscured Airy disk convolved with a Gaussian (space) or Moffat beta=3 (ground), FWHM per cutout",
         "noise": "Gaussian sky at the survey's depth plus source Poisson noise",
     }
-    return Dataset(images=images, labels=None, objects=objects, meta=meta)
+    return Dataset(inputs=images, labels=None, objects=objects, meta=meta)

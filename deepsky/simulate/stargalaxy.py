@@ -16,7 +16,7 @@ import numpy as np
 from deepsky.data.store import Dataset
 from deepsky.errors import DeepskyError
 from deepsky.parallel import map_in_processes
-from deepsky.simulate.surveys import Survey, get_survey, mag_to_nmgy
+from deepsky.simulate.surveys import Survey, get_survey, mag_to_nmgy, nmgy_to_mag
 
 SIMULATOR_VERSION = "stargalaxy-2"
 CLASSES = ("star", "galaxy")
@@ -107,7 +107,7 @@ def draw_parameters(n: int, seed: int, survey: Survey, galaxy_fraction=0.5, r_ma
     return {
         "label": is_galaxy.astype(np.int8),
         "r_mag": r_mag.astype(np.float32),
-        "mag": (22.5 - 2.5 * np.log10(total_flux)).astype(np.float32),
+        "mag": nmgy_to_mag(total_flux).astype(np.float32),
         "psf_fwhm_arcsec": psf_fwhm.astype(np.float32),
         # a few Moffat betas, not a continuum: GalSim caches one profile table per beta (2x faster)
         "psf_beta": rng.choice(np.array([2.5, 3.0, 3.5, 4.5]), n).astype(np.float32),
@@ -162,7 +162,7 @@ def _draw_chunk(args):
             disk = disk.shear(q=float(params["disk_axis_ratio"][i]), beta=beta)
         neighbour = None
         if params["has_neighbour"][i]:
-            flux_r = float(10 ** (-0.4 * (params["neighbour_r_mag"][i] - 22.5)))
+            flux_r = float(mag_to_nmgy(params["neighbour_r_mag"][i]))
             if params["neighbour_is_galaxy"][i]:
                 neighbour = galsim.Exponential(
                     half_light_radius=float(params["neighbour_half_light_arcsec"][i]), flux=flux_r, gsparams=gsp
@@ -266,4 +266,4 @@ def make_star_galaxy(
         "psf": "Moffat (beta 2.5-4.5) or Kolmogorov, FWHM and ellipticity per cutout and band",
         "noise": "Gaussian sky at SDSS depth plus source Poisson noise",
     }
-    return Dataset(images=images, labels=params["label"].astype(np.int64), objects=objects, meta=meta)
+    return Dataset(inputs=images, labels=params["label"].astype(np.int64), objects=objects, meta=meta)

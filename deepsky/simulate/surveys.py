@@ -112,6 +112,11 @@ def get_survey(name: str) -> Survey:
         raise DeepskyError(f"unknown survey {name!r}; known surveys: {', '.join(SURVEYS)}") from None
 
 
+def nmgy_to_mag(flux):
+    """AB magnitude of a flux in nanomaggies."""
+    return NANOMAGGY_ZEROPOINT - 2.5 * np.log10(flux)
+
+
 def mag_to_nmgy(mag):
     """AB magnitude to flux in nanomaggies."""
     return 10 ** (-0.4 * (np.asarray(mag) - NANOMAGGY_ZEROPOINT))

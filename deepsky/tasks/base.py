@@ -9,21 +9,53 @@ methods of :class:`Task`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 from deepsky.baselines import BASELINE_NAME
+from deepsky.data.augment import Augmentation
 from deepsky.data.store import Dataset
 from deepsky.errors import DeepskyError
+from deepsky.objectives import Classification, Objective
+
+
+@dataclass(frozen=True)
+class Headline:
+    """A figure the CLI prints and the report's first table shows: where it is in ``metrics.json`` and its label.
+
+    ``key`` is a dotted path (``"roc_auc"``, ``"comparison.focus_scatter_ratio.mag"``);
+    ``paper`` the published value beside it, when there is one.
+    """
+
+    key: str
+    label: str
+    paper: float | None = None
+    digits: int = 4
+
+    def value(self, metrics: dict):
+        """The value at ``key`` in ``metrics``, or None."""
+        for part in self.key.split("."):
+            if not isinstance(metrics, dict) or part not in metrics:
+                return None
+            metrics = metrics[part]
+        return metrics
 
 
 class Task:
-    """A task: data in, the model it trains, metrics out (classification unless it says otherwise)."""
+    """A task: data in, the model it trains, metrics out; every hook has a default here.
+
+    ``objective`` (:mod:`deepsky.objectives`) decides how the network is
+    trained, scored and read out; the task supplies data, model, metrics and
+    what the CLI and report show (``headline``, :meth:`figures`,
+    :meth:`report_sections`).
+    """
 
     name: str = ""
     description: str = ""
+    objective: Objective = Classification()
     classes: tuple[str, ...] = ()
     positive_class: str | None = None  # two-class tasks report p_<positive_class>
     default_model: str = ""
@@ -32,17 +64,16 @@ class Task:
     default_epochs: int = 10
     default_batch_size: int = 64
     default_learning_rate: float = 5e-4
-    augment: bool = False  # whether random rotations and flips of the input keep its class
-    default_rotations: str = "dihedral"  # "any": any angle, with zoom and shift (deepsky.train.random_affine)
+    augment: bool = False  # whether the task's augmentation (e.g. rotations and flips) keeps the targets' meaning
+    default_rotations: str = "dihedral"  # cutouts: "any" for any angle, with zoom and shift
     default_zoom: float = 1.0
     default_shift_pixels: float = 0.0
     default_class_weight: str = "none"  # "balanced" for strongly imbalanced classes
-    predict_dihedral_average: bool = False  # average predictions over the 8 rotations and flips
-    default_views: int = 1  # regression: orientations evaluate and predict average (predict_outputs)
     validation_fraction: float = 0.1
     baseline_name: str = "classical baseline"
+    default_data_description: str = "reading the default data"
     paper: dict = {}
-    objective: str = "classification"  # or "gaussian": regression with uncertainties (deepsky.train.fit)
+    headline: tuple[Headline, ...] = (Headline("accuracy", "Accuracy"), Headline("n", "Test objects", digits=0))
 
     def __init__(self, **options):
         if options:
@@ -54,6 +85,10 @@ class Task:
         return {}
 
     # -- data ----------------------------------------------------------------------
+    def simulate(self, n: int, seed: int, progress: Callable[[int], None] | None = None) -> Dataset:
+        """The task's simulated data set (tasks with a simulator override this)."""
+        raise DeepskyError(f"task {self.name!r} has no simulator; it trains on files (--data)")
+
     def training_data(self, path=None, n=None, seed=0, progress=None, on_stage=None) -> tuple[Dataset, dict]:
         """The labelled data to train on and a record of where it came from (override)."""
         raise NotImplementedError
@@ -63,10 +98,14 @@ class Task:
         raise NotImplementedError
 
     def simulated_test_size(self, config: dict, n: int | None = None) -> int:
-        """Cutouts ``test_data`` simulates for a run with ``config`` when given no path and ``n``; 0 if it reads files."""
+        """Objects ``test_data`` simulates for a run with ``config`` when given no path and ``n``; 0 if it reads files."""
         return n or self.default_test_size
 
-    def check_inputs(self, contract: dict, inputs: np.ndarray, source: str) -> None:
+    def real_data(self) -> Dataset | None:
+        """Labelled real survey data scored beside the held-out set, where it is at hand; None otherwise."""
+        return None
+
+    def check_inputs(self, contract: dict, inputs, source: str) -> None:
         """Refuse inputs a trained model cannot take, naming ``source`` (override)."""
 
     def read_inputs(self, inputs, contract: dict, catalog=None, units="auto"):
@@ -79,7 +118,11 @@ class Task:
 
     def contract(self, data: Dataset) -> dict:
         """What a trained model expects of its input, recorded in the run directory."""
-        return {"classes": list(self.classes)}
+        return {"classes": list(self.classes), "layout": data.layout}
+
+    def augmentation(self, config) -> Augmentation | None:
+        """The augmentation of training batches (None: none); ``config.augment`` switches it off."""
+        return None
 
     # -- model ---------------------------------------------------------------------
     @property
@@ -91,41 +134,60 @@ class Task:
         """The registered model ``model_name`` behind this task's preprocessing (override)."""
         raise NotImplementedError
 
-    augment_targets = None  # regression: callable(targets, choice) giving targets of turned cutouts
+    def predict_outputs(self, model, inputs, views: int | None = None, batch_size: int = 256, progress=None):
+        """The network's outputs for ``inputs`` (override to average orientations or ensemble members)."""
+        from deepsky.predict import predict_array
+
+        return predict_array(model, inputs, batch_size=batch_size, progress=progress,
+                             float32_head=self.objective.float32_head)
+
+    def decode(self, outputs: np.ndarray, inputs, contract: dict | None = None):
+        """Physical values from network outputs (regression); classifiers' outputs are their probabilities."""
+        return outputs
 
     # -- classical baseline --------------------------------------------------------
     def baseline_state(self, train: Dataset) -> dict:
         """Arrays the baseline's features need besides the inputs (e.g. sky noise)."""
         return {}
 
-    def baseline_features(self, inputs: np.ndarray, state: dict) -> np.ndarray:
-        """(N, F) features the classical baseline learns from (override)."""
-        raise NotImplementedError
+    def baseline_features(self, inputs, state: dict) -> np.ndarray | None:
+        """(N, F) features a random forest learns from at training time, or None for no such baseline."""
+        return None
 
-    # -- evaluation ----------------------------------------------------------------
-    def metrics(self, labels: np.ndarray, probabilities: np.ndarray, objects: dict) -> dict:
-        """Held-out metrics (override to add the paper's)."""
-        return {"accuracy": float((probabilities.argmax(1) == labels).mean()), "n": int(len(labels))}
+    def baseline_predictions(self, test: Dataset, progress=None):
+        """A per-object classical method's predictions on ``test`` (a fit, a filter), or None for none."""
+        return None
+
+    # -- evaluation and what is shown ----------------------------------------------
+    def metrics(self, test: Dataset, predicted) -> dict:
+        """Held-out metrics of ``predicted`` (the objective's decoded outputs) on ``test`` (override)."""
+        predicted = np.asarray(predicted)
+        return {"accuracy": float((predicted.argmax(1) == test.labels).mean()), "n": int(len(test))}
+
+    def extra_metrics(self, model, test: Dataset, metrics: dict, stage) -> dict:
+        """More held-out figures after the standard ones and the baseline's (override)."""
+        return {}
+
+    def figures(self) -> list:
+        """The task's own report figures (FigureSpec list), shown after the objective's."""
+        return []
+
+    def report_sections(self, inputs) -> list[str]:
+        """The task's own HTML sections of the report, after the objective's."""
+        return []
 
 
-class ImageTask(Task):
-    """What tasks on multi-band cutouts share: survey presets, simulated data, input checks, preprocessing."""
+class SimulatedTask(Task):
+    """Tasks whose default data is a simulation, in any layout (cutouts, series, tables); an HDF5 set may replace it.
 
-    input_pixels: int | None = None  # the centre the network sees; None: the whole cutout
-    augment = True  # a cutout's class does not change with rotations and flips
-    baseline_name = BASELINE_NAME
-    default_survey = "sdss"
+    A new simulated task needs a name, its classes (or objective), a default
+    model and :meth:`simulate`; data checks, the held-out set (a seed the
+    training never saw), the data contract, prediction input and the model's
+    standardisation come from here.
+    """
 
-    def __init__(self, survey: str | None = None):
-        from deepsky.simulate.surveys import get_survey
+    default_data_description = "simulating training data"
 
-        self.survey = get_survey(survey or self.default_survey).name  # unknown names fail here
-
-    @property
-    def options(self):
-        return {"survey": self.survey} if self.survey != self.default_survey else {}
-
-    # -- data ----------------------------------------------------------------------
     def simulate(self, n: int, seed: int, progress: Callable[[int], None] | None = None) -> Dataset:
         """The task's simulated data set (override)."""
         raise NotImplementedError
@@ -135,7 +197,7 @@ class ImageTask(Task):
         return train_seed + 1_000_003
 
     def training_data(self, path=None, n=None, seed=0, progress=None, on_stage=None):
-        """An HDF5 data set from ``path``, or a fresh simulation of ``n`` cutouts."""
+        """An HDF5 data set from ``path``, or a fresh simulation of ``n`` objects."""
         if path is not None:
             data = self.prepare(Dataset.load(path), str(path))
             source = {"path": str(Path(path).resolve()), "n": len(data)}
@@ -158,9 +220,116 @@ class ImageTask(Task):
             return test, source, source["path"] != config["data"].get("path")
         seed = self.test_seed(config["train"]["seed"])
         n = n or self.default_test_size
-        stage(f"simulating {n} held-out test cutouts (seed {seed})")
+        stage(f"simulating {n} held-out test objects (seed {seed})")
         test = self.prepare(self.simulate(n, seed, progress=progress), f"simulated {self.name}")
         return test, {"simulated": True, "n": n, "seed": seed}, seed != config["train"]["seed"]
+
+    def check_dataset(self, data: Dataset, source: str) -> Dataset:
+        """Refuse data this task cannot use, with a message naming ``source``."""
+        if len(data) == 0:
+            raise DeepskyError(f"{source}: the data set is empty")
+        if data.labels is None:
+            raise DeepskyError(f"{source}: the data set has no labels")
+        arrays = data.inputs.items() if isinstance(data.inputs, dict) else [("inputs", data.inputs)]
+        for name, array in arrays:
+            finite = np.isfinite(array.reshape(len(array), -1)).all(axis=1)
+            if not finite.all():
+                rows = np.flatnonzero(~finite)[:10].tolist()
+                what = "cutouts" if data.layout == "cutouts" else f"{name} of objects"
+                raise DeepskyError(f"{source}: {what} {rows} have NaN or infinite values; mask or drop them")
+        if self.classes:
+            if data.meta.get("classes") and list(data.meta["classes"]) != list(self.classes):
+                raise DeepskyError(
+                    f"{source}: classes {data.meta['classes']} do not match task {self.name!r} ({list(self.classes)})")
+            bad = np.flatnonzero((data.labels < 0) | (data.labels >= len(self.classes)))
+            if bad.size:
+                raise DeepskyError(f"{source}: labels outside 0..{len(self.classes) - 1} at rows {bad[:10].tolist()}")
+        return data
+
+    def contract(self, data: Dataset) -> dict:
+        """The layout and the shape of one object's inputs (and the classes), recorded in the run directory."""
+        shapes = ({name: list(array.shape[1:]) for name, array in data.inputs.items()}
+                  if isinstance(data.inputs, dict) else list(data.inputs.shape[1:]))
+        return {"classes": list(self.classes), "layout": data.layout, "input_shape": shapes,
+                "units": data.meta.get("units", "unknown")}
+
+    def check_inputs(self, contract, inputs, source):
+        """Refuse inputs whose shape per object differs from the model's."""
+        expected = contract["input_shape"]
+        got = ({name: list(np.shape(array)[1:]) for name, array in inputs.items()}
+               if isinstance(inputs, dict) else list(np.shape(inputs)[1:]))
+        if got != expected:
+            raise DeepskyError(f"{source}: inputs have shape {got} per object; the model expects {expected} "
+                               f"({contract['layout']})")
+
+    def read_inputs(self, inputs, contract, catalog=None, units="auto"):
+        """One deepsky HDF5 data set (ids from its ``id`` column, else row numbers) or a ``.npy`` array."""
+        path = Path(inputs[0])
+        if len(inputs) != 1:
+            raise DeepskyError(f"{path}: give one data set (.h5) or array (.npy) of {contract['layout']}")
+        if path.suffix.lower() == ".npy":
+            from deepsky.data.stacks import read_array
+
+            x = read_array(path).astype(np.float32)
+            return x, np.arange(len(x)), None, {"units": contract.get("units")}
+        data = Dataset.load(path)
+        ids = data.objects.get("id", np.arange(len(data)))
+        return data.inputs, np.asarray(ids), None, {"units": data.meta.get("units", contract.get("units"))}
+
+    def preprocessing(self, inputs) -> list:
+        """Keras layers between raw inputs and the network: standardisation per channel (last axis)."""
+        import keras
+
+        sample = np.asarray(inputs[:4000], np.float64)
+        axes = tuple(range(sample.ndim - 1))
+        return [keras.layers.Normalization(axis=-1, mean=sample.mean(axis=axes).tolist(),
+                                           variance=np.maximum(sample.var(axis=axes), 1e-12).tolist(),
+                                           name="standardise")]
+
+    def build_model(self, model_name: str, train: Dataset, **model_options):
+        """The registered model ``model_name`` behind this task's preprocessing (one input array)."""
+        from deepsky import models
+        from deepsky.models.compose import with_preprocessing
+
+        shape = tuple(train.inputs.shape[1:])
+        core = models.create(model_name, input_shape=shape, num_classes=self.num_outputs, **model_options)
+        return with_preprocessing(core, self.preprocessing(train.inputs), shape, name=core.name)
+
+
+class ImageTask(SimulatedTask):
+    """What tasks on multi-band cutouts share: survey presets, simulated data, input checks, preprocessing."""
+
+    input_pixels: int | None = None  # the centre the network sees; None: the whole cutout
+    augment = True  # a cutout's class does not change with rotations and flips
+    baseline_name = BASELINE_NAME
+    default_survey = "sdss"
+    predict_dihedral_average: bool = False  # average predictions over the 8 rotations and flips
+
+    def __init__(self, survey: str | None = None):
+        from deepsky.simulate.surveys import get_survey
+
+        self.survey = get_survey(survey or self.default_survey).name  # unknown names fail here
+
+    @property
+    def options(self):
+        return {"survey": self.survey} if self.survey != self.default_survey else {}
+
+    # -- data ----------------------------------------------------------------------
+    def augmentation(self, config):
+        """Rotations and flips (``config.rotations``); targets that turn with the cutout follow :meth:`turn_targets`."""
+        from deepsky.data.augment import cutout_augmentation
+
+        return cutout_augmentation(config.rotations, config.zoom, config.shift_pixels, self.turn_targets)
+
+    turn_targets = None  # regression: callable(targets, choice) giving the targets of turned cutouts
+
+    def predict_outputs(self, model, inputs, views=None, batch_size=256, progress=None):
+        """Outputs for the cutouts, averaged over the 8 rotations and flips when ``predict_dihedral_average``."""
+        from deepsky.predict import predict_array
+
+        return predict_array(model, inputs, batch_size=batch_size, progress=progress,
+                             dihedral_average=self.predict_dihedral_average,
+                             float32_head=self.objective.float32_head)
 
     def check_inputs(self, contract, inputs, source):
         """Refuse cutouts whose shape or band count differs from the model's."""
@@ -184,22 +353,11 @@ class ImageTask(Task):
         images, ids, info = read_cutout_inputs(inputs, contract, catalog=catalog, units=units)
         return images, ids, None, info
 
-    def check_dataset(self, data: Dataset, source: str) -> Dataset:
-        """Refuse data this task cannot use, with a message naming ``source``."""
-        if len(data) == 0:
-            raise DeepskyError(f"{source}: the data set is empty")
-        if data.labels is None:
-            raise DeepskyError(f"{source}: the data set has no labels")
-        finite = np.isfinite(data.images).all(axis=(1, 2, 3))
-        if not finite.all():
-            rows = np.flatnonzero(~finite)[:10].tolist()
-            raise DeepskyError(f"{source}: cutouts {rows} have NaN or infinite pixels; mask or drop them")
-        return data
-
     def contract(self, data: Dataset) -> dict:
         """What a trained model expects of its input, recorded in the run directory."""
         _, height, width, bands = data.images.shape
         return {
+            "layout": "cutouts",
             "bands": data.meta.get("bands", [f"band{i}" for i in range(bands)]),
             "cutout_pixels": [height, width],
             "pixel_scale_arcsec": data.meta.get("pixel_scale_arcsec"),
@@ -263,18 +421,6 @@ class ImageTask(Task):
 
 class ImageClassificationTask(ImageTask):
     """Base class of tasks that classify multi-band cutouts."""
-
-    def check_dataset(self, data: Dataset, source: str) -> Dataset:
-        """Refuse data this task cannot use, with a message naming ``source``."""
-        data = super().check_dataset(data, source)
-        if data.meta.get("classes") and list(data.meta["classes"]) != list(self.classes):
-            raise DeepskyError(
-                f"{source}: classes {data.meta['classes']} do not match task {self.name!r} ({list(self.classes)})"
-            )
-        bad = np.flatnonzero((data.labels < 0) | (data.labels >= len(self.classes)))
-        if bad.size:
-            raise DeepskyError(f"{source}: labels outside 0..{len(self.classes) - 1} at rows {bad[:10].tolist()}")
-        return data
 
     def contract(self, data: Dataset) -> dict:
         return {"classes": list(self.classes), **super().contract(data)}

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from deepsky.errors import DeepskyError
-from deepsky.tasks.base import ImageClassificationTask
+from deepsky.tasks.base import Headline, ImageClassificationTask
 from deepsky.tasks.registry import register_task
 
 # pixels after the centre crop and area-average downsampling; measured on the held-out images
@@ -72,6 +72,14 @@ class GalaxyMorphology(ImageClassificationTask):
                 "elliptical/spiral samples CNNs exceed 90% accuracy. The bar here: elliptical against spiral "
                 "(spirals plus edge-on) at least 90% accurate on the held-out Galaxy Zoo images.",
     }
+
+    headline = (
+        Headline("elliptical_vs_spiral_accuracy", "Elliptical vs spiral (spirals and edge-on) accuracy"),
+        Headline("accuracy", "Accuracy"),
+        Headline("macro_f1", "Macro-averaged F1"),
+        Headline("log_loss", "Log loss"),
+        Headline("n", "Test objects", digits=0),
+    )
 
     # -- data ----------------------------------------------------------------------
     def simulate(self, n, seed, progress=None):
@@ -171,7 +179,7 @@ class GalaxyMorphology(ImageClassificationTask):
         return out
 
     # -- evaluation ----------------------------------------------------------------
-    def metrics(self, labels, probabilities, objects):
+    def metrics(self, test, probabilities):
         """Per-class precision/recall, macro-F1, confusion matrix, and elliptical vs spiral accuracy.
 
         Elliptical vs spiral is scored on the galaxies whose true class is one
@@ -180,8 +188,8 @@ class GalaxyMorphology(ImageClassificationTask):
         """
         from deepsky.metrics import multiclass_metrics
 
-        out = multiclass_metrics(labels, probabilities, self.classes)
-        labels = np.asarray(labels)
+        out = multiclass_metrics(test.labels, probabilities, self.classes)
+        labels = np.asarray(test.labels)
         e, s, d = (self.classes.index(c) for c in ("elliptical", "spiral", "edge-on"))
         sel = np.isin(labels, (e, s, d))
         if sel.any():

@@ -32,7 +32,7 @@ so it knows what it corrects; ``decode`` adds them back from the same cutouts.
 
 Each parameter's ``_err`` column is half its 68% interval. Training turns the
 cutouts by the 8 rotations and flips of the square, and turns the angle with
-them (:meth:`GalaxyProfiles.augment_targets`). The classical baseline, a
+them (:meth:`GalaxyProfiles.turn_targets`). The classical baseline, a
 PSF-convolved Sersic least-squares fit (:mod:`deepsky.fitting.sersic`), is
 run on the same test images with the PSF they were simulated with.
 """
@@ -43,26 +43,33 @@ import numpy as np
 
 from deepsky.data.store import Dataset, concatenate
 from deepsky.errors import DeepskyError
-from deepsky.tasks.base import ImageTask
+from deepsky.metrics import Parameter, parameter_metrics
+from deepsky.objectives import GaussianRegression
+from deepsky.tasks.base import Headline, ImageTask
 from deepsky.tasks.registry import register_task
 
-PARAMETERS = ("mag", "half_light_radius_arcsec", "sersic_n", "axis_ratio", "position_angle_deg")
-LABELS = {"mag": "magnitude", "half_light_radius_arcsec": "half-light radius", "sersic_n": "Sersic n",
-          "axis_ratio": "axis ratio", "position_angle_deg": "position angle"}
+ANGLE_MAX_AXIS_RATIO = 0.8  # the angle is scored where it means something: b/a below this
+# Errors: magnitudes and axis ratios as differences, radius and n relative (predicted / true - 1),
+# angles in degrees. An outlier misses by more than its limit.
+PARAMETER_SPECS = (
+    Parameter("mag", "magnitude", "mag", outlier_limit=0.5),
+    Parameter("half_light_radius_arcsec", "half-light radius", "arcsec", error="relative", outlier_limit=0.5,
+              log=True),
+    Parameter("sersic_n", "Sersic n", "", error="relative", outlier_limit=0.5, log=True),
+    Parameter("axis_ratio", "axis ratio", "", outlier_limit=0.2),
+    Parameter("position_angle_deg", "position angle", "deg", error="angle", outlier_limit=20.0,
+              scored_where=("axis_ratio", ANGLE_MAX_AXIS_RATIO)),
+)
+PARAMETERS = tuple(p.name for p in PARAMETER_SPECS)
+SPECS = {p.name: p for p in PARAMETER_SPECS}
 # Network targets: (name, offset, scale); the network regresses (value - offset) / scale, so
 # every target is of order one (offsets and scales from the 31k training galaxies). The angle is
 # the unit vector (cos 2PA, sin 2PA), unscaled.
 TARGET_SCALING = (("mag_minus_reference", -0.08, 0.25), ("log10_radius_over_reference", -0.07, 0.3),
                   ("log10_sersic_n", 0.3, 0.3), ("axis_ratio", 0.65, 0.2), ("cos_2pa", 0.0, 1.0),
                   ("sin_2pa", 0.0, 1.0))
-# Errors: magnitudes and axis ratios as differences, radius and n relative (predicted / true - 1),
-# angles in degrees. An outlier misses by more than these.
-RELATIVE = ("half_light_radius_arcsec", "sersic_n")
-OUTLIER_LIMITS = {"mag": 0.5, "half_light_radius_arcsec": 0.5, "sersic_n": 0.5, "axis_ratio": 0.2,
-                  "position_angle_deg": 20.0}
-ANGLE_MAX_AXIS_RATIO = 0.8  # the angle is scored where it means something: b/a below this
 MAGNITUDE_BINS = (19.0, 20.0, 21.0, 22.0, 23.0, 24.0, 25.0)
-# orientations averaged for 1, 2, 4 or 8 views (dihedral choices of deepsky.train.dihedral):
+# orientations averaged for 1, 2, 4 or 8 views (dihedral choices of deepsky.data.augment.dihedral):
 # a half turn first, as it leaves the angle as it is
 VIEW_CHOICES = {1: (0,), 2: (0, 2), 4: (0, 1, 2, 3), 8: tuple(range(8))}
 # the network sees the central 48 of the 64 pixels (the references all of them): 1.8x faster
@@ -78,7 +85,7 @@ class GalaxyProfiles(ImageTask):
     name = "galaxy-profiles"
     description = ("Sersic magnitude, radius, n, axis ratio and angle with uncertainties from simulated HST "
                    "H-band galaxies (Tuccillo et al. 2018); baseline: PSF-convolved Sersic least squares")
-    objective = "gaussian"
+    objective = GaussianRegression(PARAMETER_SPECS)
     classes = ()
     default_model = "sersic-cnn"
     default_survey = "hst-candels"
@@ -99,6 +106,21 @@ class GalaxyProfiles(ImageTask):
     default_views = 4
     validation_fraction = 0.1
     baseline_name = "Sersic least-squares fit (GALFIT-style)"
+    default_data_description = "simulating training galaxies"
+    headline = (
+        Headline("comparison.focus_scatter_ratio.mag", "bright-end scatter / the fit's: magnitude", paper=1.5,
+                 digits=2),
+        Headline("comparison.focus_scatter_ratio.half_light_radius_arcsec", "bright-end scatter / the fit's: radius",
+                 paper=1.5, digits=2),
+        Headline("comparison.focus_scatter_ratio.sersic_n", "bright-end scatter / the fit's: Sersic n", paper=1.5,
+                 digits=2),
+        Headline("comparison.speedup", "speed-up over the fit per galaxy", paper=1000.0, digits=0),
+        Headline("parameters.mag.scatter", "magnitude scatter (mag)"),
+        Headline("parameters.half_light_radius_arcsec.scatter", "radius scatter (relative)"),
+        Headline("parameters.sersic_n.scatter", "Sersic n scatter (relative)"),
+        Headline("views", "orientations averaged", digits=0),
+        Headline("n", "Test galaxies", digits=0),
+    )
     paper = {
         "citation": "Tuccillo et al. 2018, MNRAS 475, 894 (DeepLeGATo); Tuccillo et al. 2016, IAU Symp. 325",
         "data": "31k simulated HST/CANDELS F160W single-Sersic galaxies, 24k for training",
@@ -152,7 +174,7 @@ class GalaxyProfiles(ImageTask):
         if missing:
             raise DeepskyError(f"{source}: the data set lacks the true parameters {', '.join(missing)}; "
                                "was it made by `deepsky simulate galaxy-profiles`?")
-        return Dataset(images=data.images, labels=encode(data.objects, data.images, self._pixel_scale(data.meta)),
+        return Dataset(inputs=data.images, labels=encode(data.objects, data.images, self._pixel_scale(data.meta)),
                        objects=data.objects, meta=data.meta)
 
     def _pixel_scale(self, meta: dict) -> float:
@@ -200,8 +222,8 @@ class GalaxyProfiles(ImageTask):
         return 2 * len(TARGET_SCALING)
 
     @staticmethod
-    def augment_targets(targets: np.ndarray, choice: np.ndarray) -> np.ndarray:
-        """Targets of cutouts turned by :func:`deepsky.train.dihedral` with ``choice``.
+    def turn_targets(targets: np.ndarray, choice: np.ndarray) -> np.ndarray:
+        """Targets of cutouts turned by :func:`deepsky.data.augment.dihedral` with ``choice``.
 
         A quarter turn of ``np.rot90`` over the (row, column) axes maps the
         direction at angle PA (counter-clockwise from +x, the columns) to
@@ -228,21 +250,26 @@ class GalaxyProfiles(ImageTask):
         scale = contract.get("pixel_scale_arcsec") or self._pixel_scale({})
         return decode(outputs, images, scale, contract.get("targets"))
 
-    def metrics(self, truth: dict, predicted: dict, objects: dict | None = None) -> dict:
-        """Bias, scatter, outlier fraction and 68% coverage per parameter, overall and per magnitude bin."""
-        return profile_metrics(truth, predicted)
+    def metrics(self, test, predicted: dict) -> dict:
+        """Bias, scatter, outlier fraction and 68% coverage per parameter, overall, bright and per magnitude bin."""
+        return profile_metrics(test.objects, predicted)
 
-    def predict_outputs(self, model, images: np.ndarray, views: int = 1, batch_size: int = 512, progress=None):
+    def baseline_features(self, inputs, state):
+        """None: the baseline fits each test image instead of learning from training features."""
+        return None
+
+    def predict_outputs(self, model, images, views=None, batch_size=512, progress=None):
         """Network outputs for ``images``, averaged over ``views`` orientations (1, 2, 4 or 8).
 
         Averaging the rotations and flips of each cutout (angles turned back
-        with :meth:`augment_targets`) takes ``views`` times as long and
+        with :meth:`turn_targets`) takes ``views`` times as long and
         removes the part of the error that changes with orientation; the
         predicted sigmas are averaged too, as they describe the noise, which
         averaging does not remove.
         """
         from deepsky.predict import predict_array
 
+        views = views or self.default_views
         if views not in VIEW_CHOICES:
             raise DeepskyError(f"views must be one of {', '.join(map(str, VIEW_CHOICES))}; received {views!r}")
         choices = VIEW_CHOICES[views]
@@ -251,16 +278,37 @@ class GalaxyProfiles(ImageTask):
         k = outputs.shape[2] // 2
         total = 0.0
         for choice, out in zip(choices, outputs):
-            total = total + np.concatenate([self.augment_targets(out[:, :k], np.full(len(out), choice)), out[:, k:]], 1)
+            total = total + np.concatenate([self.turn_targets(out[:, :k], np.full(len(out), choice)), out[:, k:]], 1)
         return (total / views).astype(np.float32)
 
-    @staticmethod
-    def compare(network: dict, baseline: dict) -> dict:
-        """Bright-end scatter ratios (network / fit) and the speed-up per galaxy."""
-        return compare_with_baseline(network, baseline)
+    def extra_metrics(self, model, test, metrics, stage):
+        """The orientations averaged, the comparison with the fit, and the same with all 8 orientations."""
+        import time
+
+        extra = {"views": self.default_views}
+        baseline = metrics.get("baseline")
+        if baseline:
+            extra["comparison"] = compare_with_baseline(metrics, baseline)
+        stage("predicting them again averaged over 8 orientations")
+        start = time.perf_counter()
+        contract = {"pixel_scale_arcsec": self._pixel_scale(test.meta)}
+        averaged = self.decode(self.predict_outputs(model, test.images, views=8), test.images, contract)
+        averaged["seconds_per_object"] = (time.perf_counter() - start) / max(len(test), 1)
+        extra["views_8"] = self.metrics(test, averaged)
+        if baseline:
+            extra["views_8"]["comparison"] = compare_with_baseline(extra["views_8"], baseline)
+        return extra
+
+    def report_sections(self, inputs):
+        metrics = inputs.metrics
+        extra = metrics.get("n_focus_sample")
+        note = (f"{extra:,} of the galaxies at the bright end (magnitude below {metrics.get('bright_limit_mag')}) were "
+                "simulated for the bright-end and per-magnitude figures only; the overall figures keep the survey's "
+                "magnitude mix." if extra else "")
+        return [f'<p class="note">{note}</p>' if note else "", _views_section(metrics)]
 
     def baseline_predictions(self, test: Dataset, progress=None) -> dict:
-        """The least-squares Sersic fit of every test cutout, with its PSF; ``seconds_per_galaxy`` included."""
+        """The least-squares Sersic fit of every test cutout, with its PSF; ``seconds_per_object`` included."""
         from deepsky.fitting.sersic import fit_profiles
 
         fit = fit_profiles(test, progress=progress)
@@ -269,7 +317,7 @@ class GalaxyProfiles(ImageTask):
             err = out.get(f"{name}_err")
             if err is not None:
                 out[f"{name}_lo"], out[f"{name}_hi"] = out[name] - err, out[name] + err
-        out["seconds_per_galaxy"] = float(fit["seconds_per_galaxy"])
+        out["seconds_per_object"] = float(fit["seconds_per_galaxy"])
         return out
 
     def read_inputs(self, inputs, contract, catalog=None, units="auto"):
@@ -299,6 +347,28 @@ class GalaxyProfiles(ImageTask):
             images.append(image)
         ids = np.array([path.name for path in files])
         return np.stack(images).astype(np.float32), ids, None, {"units": contract.get("units")}
+
+
+def _views_section(metrics: dict) -> str:
+    """The bright-end ratios and time per galaxy with the default orientations and with all 8."""
+    from deepsky.report.regression import seconds
+    from deepsky.report.tables import fmt, table
+
+    averaged = metrics.get("views_8")
+    if not averaged:
+        return ""
+    rows = []
+    for label, result in ((f"{metrics.get('views', 1)} (default)", metrics), ("8", averaged)):
+        comparison = result.get("comparison") or {}
+        ratios = comparison.get("focus_scatter_ratio") or {}
+        speedup = comparison.get("speedup")
+        rows.append([label] + [fmt(ratios.get(name), 2) for name in PARAMETERS]
+                    + [seconds(result.get("seconds_per_object")), f"{speedup:,.0f}x" if speedup else "–"])
+    header = (["orientations averaged"] + [f"bright-end scatter ratio: {SPECS[n].label}" for n in PARAMETERS]
+              + ["time per galaxy", "speed-up over the fit"])
+    return ("<h2>Orientations averaged</h2><p class=\"note\">Averaging the network's outputs over turned copies "
+            "of each cutout removes the part of its error that changes with orientation, at the cost of time.</p>"
+            + table(header, rows))
 
 
 def _bright_sample_size(n: int) -> int:
@@ -341,7 +411,7 @@ def decode(outputs: np.ndarray, images: np.ndarray, pixel_scale_arcsec: float, s
     propagating the (cos 2PA, sin 2PA) sigmas through the arctangent.
     """
     from deepsky.layers.references import references
-    from deepsky.train import LOG_SIGMA_RANGE
+    from deepsky.objectives import LOG_SIGMA_RANGE
 
     scaling = [tuple(t) for t in (scaling or TARGET_SCALING)]
     k = len(scaling)
@@ -379,41 +449,15 @@ def decode(outputs: np.ndarray, images: np.ndarray, pixel_scale_arcsec: float, s
 
 
 def errors(name: str, predicted, true) -> np.ndarray:
-    """Signed errors: differences (magnitude, axis ratio), relative (radius, n), wrapped degrees (angle)."""
-    predicted, true = np.asarray(predicted, np.float64), np.asarray(true, np.float64)
-    if name in RELATIVE:
-        return predicted / true - 1
-    if name == "position_angle_deg":
-        return (predicted - true + 90.0) % 180.0 - 90.0
-    return predicted - true
+    """Signed errors of one parameter: differences (magnitude, axis ratio), relative (radius, n), wrapped degrees."""
+    from deepsky.metrics import errors as parameter_errors
 
-
-def _covered(name, predicted, truth, rows) -> float | None:
-    lo, hi = predicted.get(f"{name}_lo"), predicted.get(f"{name}_hi")
-    if lo is None or hi is None:
-        return None
-    t = np.asarray(truth[name], np.float64)[rows]
-    if name == "position_angle_deg":
-        centre = np.asarray(predicted[name], np.float64)[rows]
-        half = (np.asarray(hi, np.float64)[rows] - np.asarray(lo, np.float64)[rows]) / 2
-        inside = np.abs(errors(name, centre, t)) <= half
-    else:
-        inside = (t >= np.asarray(lo, np.float64)[rows]) & (t <= np.asarray(hi, np.float64)[rows])
-    return float(inside.mean()) if len(t) else None
-
-
-def _summary(delta: np.ndarray, limit: float) -> dict:
-    delta = delta[np.isfinite(delta)]
-    if not len(delta):
-        return {"n": 0}
-    median = float(np.median(delta))
-    return {"n": int(len(delta)), "bias": median, "scatter": float(1.4826 * np.median(np.abs(delta - median))),
-            "rms": float(np.sqrt(np.mean(delta**2))), "outlier_fraction": float(np.mean(np.abs(delta) > limit))}
+    return parameter_errors(SPECS[name], predicted, true)
 
 
 def profile_metrics(truth: dict, predicted: dict) -> dict:
     """Per parameter: bias (median error), scatter (1.4826 x median absolute deviation), outlier fraction,
-    68% interval coverage; overall, at the bright end and per bin of true magnitude.
+    68% interval coverage; overall, at the bright end (``focus``) and per bin of true magnitude (``per_bin``).
 
     Radius and n errors are relative, angles in degrees (scored for axis
     ratios below ``ANGLE_MAX_AXIS_RATIO`` only). Rows flagged in
@@ -422,27 +466,14 @@ def profile_metrics(truth: dict, predicted: dict) -> dict:
     magnitude bins but not overall, which keeps the test set's magnitude mix.
     """
     mag = np.asarray(truth["mag"], np.float64)
-    q_true = np.asarray(truth["axis_ratio"], np.float64)
     extra = np.asarray(truth.get("bright_sample", np.zeros(len(mag), bool)), bool)
-    out = {"n": int((~extra).sum()), "n_bright_sample": int(extra.sum()), "bright_limit_mag": BRIGHT_LIMIT,
-           "magnitude_bins": list(MAGNITUDE_BINS), "outlier_limits": OUTLIER_LIMITS, "parameters": {}}
-    if "seconds_per_galaxy" in predicted:
-        out["seconds_per_galaxy"] = float(predicted["seconds_per_galaxy"])
-    for name in PARAMETERS:
-        usable = q_true < ANGLE_MAX_AXIS_RATIO if name == "position_angle_deg" else np.ones(len(mag), bool)
-        delta = errors(name, predicted[name], truth[name])
-        limit = OUTLIER_LIMITS[name]
-        entry = _summary(delta[usable & ~extra], limit)
-        entry["coverage_68"] = _covered(name, predicted, truth, np.flatnonzero(usable & ~extra))
-        bright = usable & (mag < BRIGHT_LIMIT)
-        entry["bright"] = {**_summary(delta[bright], limit),
-                           "coverage_68": _covered(name, predicted, truth, np.flatnonzero(bright))}
-        entry["per_magnitude"] = []
-        for lo, hi in zip(MAGNITUDE_BINS[:-1], MAGNITUDE_BINS[1:]):
-            rows = usable & (mag >= lo) & (mag < hi if hi < MAGNITUDE_BINS[-1] else mag <= hi)
-            entry["per_magnitude"].append({"mag_lo": lo, "mag_hi": hi, **_summary(delta[rows], limit),
-                                           "coverage_68": _covered(name, predicted, truth, np.flatnonzero(rows))})
-        out["parameters"][name] = entry
+    out = {"n": int((~extra).sum()), "n_focus_sample": int(extra.sum()), "bright_limit_mag": BRIGHT_LIMIT,
+           "focus_label": f"magnitude < {BRIGHT_LIMIT:g}", "bin_label": "true magnitude", "extra_column": "bright_sample",
+           "bin_edges": list(MAGNITUDE_BINS)}
+    if "seconds_per_object" in predicted:
+        out["seconds_per_object"] = float(predicted["seconds_per_object"])
+    out["parameters"] = parameter_metrics(PARAMETER_SPECS, truth, predicted, mag, MAGNITUDE_BINS,
+                                          focus=mag < BRIGHT_LIMIT, extra=extra)
     return out
 
 
@@ -450,11 +481,11 @@ def compare_with_baseline(network: dict, baseline: dict) -> dict:
     """Bright-end scatter ratios (network / fit) per parameter and the speed-up per galaxy."""
     ratios = {}
     for name in PARAMETERS:
-        a = network["parameters"][name]["bright"].get("scatter")
-        b = baseline["parameters"][name]["bright"].get("scatter")
+        a = network["parameters"][name]["focus"].get("scatter")
+        b = baseline["parameters"][name]["focus"].get("scatter")
         ratios[name] = float(a / b) if a is not None and b else None
-    out = {"bright_scatter_ratio": ratios}
-    if network.get("seconds_per_galaxy") and baseline.get("seconds_per_galaxy"):
-        out["speedup"] = float(baseline["seconds_per_galaxy"] / network["seconds_per_galaxy"])
+    out = {"focus_scatter_ratio": ratios}
+    if network.get("seconds_per_object") and baseline.get("seconds_per_object"):
+        out["speedup"] = float(baseline["seconds_per_object"] / network["seconds_per_object"])
     return out
 

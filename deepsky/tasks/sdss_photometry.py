@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from deepsky.tasks.base import Headline
 from deepsky.tasks.registry import register_task
 from deepsky.tasks.tabular import CatalogueClassificationTask
 
@@ -28,7 +29,11 @@ class SdssPhotometry(CatalogueClassificationTask):
                 "redder, broader colours; the target is well above 90% held-out accuracy.",
     }
 
-    def metrics(self, labels, probabilities, objects):
+    headline = (Headline("accuracy", "Accuracy"), Headline("macro_f1", "Macro-averaged F1"),
+                Headline("galaxy_vs_point_source_accuracy", "Galaxy vs point source (star or quasar) accuracy"),
+                Headline("log_loss", "Log loss"), Headline("n", "Test objects", digits=0))
+
+    def metrics(self, test, probabilities):
         """The three-class metrics, plus galaxies against point sources (stars and quasars together).
 
         Most of the confusion is between stars and quasars, whose u,g,r,i,z
@@ -36,10 +41,10 @@ class SdssPhotometry(CatalogueClassificationTask):
         locus; separating extended galaxies from point sources is the easier
         half of the problem, and this says how well it is done.
         """
-        out = super().metrics(labels, probabilities, objects)
+        out = super().metrics(test, probabilities)
         galaxy = self.classes.index("GALAXY")
         out["galaxy_vs_point_source_accuracy"] = float(
-            ((probabilities.argmax(1) == galaxy) == (np.asarray(labels) == galaxy)).mean())
+            ((probabilities.argmax(1) == galaxy) == (np.asarray(test.labels) == galaxy)).mean())
         return out
 
     def default_data_path(self):

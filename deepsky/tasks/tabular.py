@@ -15,7 +15,7 @@ import numpy as np
 from deepsky.data.store import Dataset
 from deepsky.errors import DeepskyError
 from deepsky.metrics import multiclass_metrics
-from deepsky.tasks.base import Task
+from deepsky.tasks.base import Headline, Task
 
 
 class CatalogueClassificationTask(Task):
@@ -25,6 +25,8 @@ class CatalogueClassificationTask(Task):
     class_column: str = "class"
     test_fraction: float = 0.2
     baseline_name = "random forest on magnitudes and colours"
+    headline = (Headline("accuracy", "Accuracy"), Headline("macro_f1", "Macro-averaged F1"),
+                Headline("log_loss", "Log loss"), Headline("n", "Test objects", digits=0))
 
     def default_data_path(self) -> Path | None:
         """The catalogue used when ``--data`` is not given (override), or None."""
@@ -52,7 +54,7 @@ class CatalogueClassificationTask(Task):
                   f"and {dropped['unknown_class']} with a class other than {', '.join(self.classes)}")
         labels = np.array([self.classes.index(c) for c in photometry.classes[keep]], dtype=np.int64)
         data = Dataset(
-            images=photometry.magnitudes[keep],
+            inputs=photometry.magnitudes[keep],
             labels=labels,
             objects={"row": np.flatnonzero(keep), **{f"{b}_mag": photometry.magnitudes[keep, k]
                                                      for k, b in enumerate(self.bands)}},
@@ -108,7 +110,7 @@ class CatalogueClassificationTask(Task):
         return photometry.magnitudes, photometry.ids, photometry.valid, {"flags": photometry.flags}
 
     def contract(self, data):
-        return {"classes": list(self.classes), "bands": list(self.bands), "units": "mag",
+        return {"classes": list(self.classes), "layout": "tables", "bands": list(self.bands), "units": "mag",
                 "inputs": "one row of magnitudes per object"}
 
     # -- model ---------------------------------------------------------------------
@@ -132,11 +134,12 @@ class CatalogueClassificationTask(Task):
 
     # -- classical baseline --------------------------------------------------------
     def baseline_features(self, inputs, state):
+        """Magnitudes and the colours of adjacent bands."""
         return _with_colours(inputs)
 
     # -- evaluation ----------------------------------------------------------------
-    def metrics(self, labels, probabilities, objects):
-        return multiclass_metrics(labels, probabilities, self.classes)
+    def metrics(self, test, probabilities):
+        return multiclass_metrics(test.labels, probabilities, self.classes)
 
 
 def _with_colours(magnitudes: np.ndarray) -> np.ndarray:
