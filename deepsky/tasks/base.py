@@ -74,6 +74,7 @@ class Task:
     default_data_description: str = "reading the default data"
     paper: dict = {}
     headline: tuple[Headline, ...] = (Headline("accuracy", "Accuracy"), Headline("n", "Test objects", digits=0))
+    predict_dihedral_average: bool = False  # cutouts: average predictions over the 8 rotations and flips
 
     def __init__(self, **options):
         if options:
@@ -135,10 +136,11 @@ class Task:
         raise NotImplementedError
 
     def predict_outputs(self, model, inputs, views: int | None = None, batch_size: int = 256, progress=None):
-        """The network's outputs for ``inputs`` (override to average orientations or ensemble members)."""
+        """The network's outputs for ``inputs``, over the 8 turns when ``predict_dihedral_average`` (override for more)."""
         from deepsky.predict import predict_array
 
         return predict_array(model, inputs, batch_size=batch_size, progress=progress,
+                             dihedral_average=self.predict_dihedral_average,
                              float32_head=self.objective.float32_head)
 
     def decode(self, outputs: np.ndarray, inputs, contract: dict | None = None):
@@ -303,7 +305,6 @@ class ImageTask(SimulatedTask):
     augment = True  # a cutout's class does not change with rotations and flips
     baseline_name = BASELINE_NAME
     default_survey = "sdss"
-    predict_dihedral_average: bool = False  # average predictions over the 8 rotations and flips
 
     def __init__(self, survey: str | None = None):
         from deepsky.simulate.surveys import get_survey
@@ -322,14 +323,6 @@ class ImageTask(SimulatedTask):
         return cutout_augmentation(config.rotations, config.zoom, config.shift_pixels, self.turn_targets)
 
     turn_targets = None  # regression: callable(targets, choice) giving the targets of turned cutouts
-
-    def predict_outputs(self, model, inputs, views=None, batch_size=256, progress=None):
-        """Outputs for the cutouts, averaged over the 8 rotations and flips when ``predict_dihedral_average``."""
-        from deepsky.predict import predict_array
-
-        return predict_array(model, inputs, batch_size=batch_size, progress=progress,
-                             dihedral_average=self.predict_dihedral_average,
-                             float32_head=self.objective.float32_head)
 
     def check_inputs(self, contract, inputs, source):
         """Refuse cutouts whose shape or band count differs from the model's."""
