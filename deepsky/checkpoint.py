@@ -30,7 +30,7 @@ class Checkpoint:
             shutil.rmtree(self.dir, ignore_errors=True)
             old.rename(self.dir)
 
-    def save(self, model, state: dict, optimizer_state: dict | None = None):
+    def save(self, model, state: dict, optimizer_state: dict | None = None, objective_state: dict | None = None):
         tmp = self.dir.with_name(self.dir.name + ".tmp")
         old = self.dir.with_name(self.dir.name + ".old")
         shutil.rmtree(tmp, ignore_errors=True)
@@ -38,6 +38,9 @@ class Checkpoint:
         model.save(tmp / "model.keras")
         if optimizer_state is not None:
             _save_tensor_tree(optimizer_state, tmp / "optimizer.h5")
+        if objective_state is not None:  # what the objective trains itself (a GAN's critic)
+            _save_weights(objective_state["weights"], tmp / "objective.h5")
+            _save_tensor_tree(objective_state["optimizer"], tmp / "objective_optimizer.h5")
         (tmp / "state.json").write_text(json.dumps(state, indent=1))
         shutil.rmtree(old, ignore_errors=True)
         if self.dir.exists():
@@ -61,6 +64,13 @@ class Checkpoint:
     def load_optimizer_state(self) -> dict | None:
         path = self.dir / "optimizer.h5"
         return _load_tensor_tree(path) if path.exists() else None
+
+    def load_objective_state(self) -> dict | None:
+        path = self.dir / "objective.h5"
+        if not path.exists():
+            return None
+        optimizer = self.dir / "objective_optimizer.h5"
+        return {"weights": _load_weights(path), "optimizer": _load_tensor_tree(optimizer) if optimizer.exists() else None}
 
 
 def _save_tensor_tree(state: dict, path: Path):
@@ -86,3 +96,20 @@ def _load_tensor_tree(path: Path) -> dict:
             for index, slots in (f["state"].items() if "state" in f else [])
         }
     return {"state": state, "param_groups": groups}
+
+
+def _save_weights(weights: dict, path: Path):
+    """Named tensors to HDF5."""
+    import h5py
+
+    with h5py.File(path, "w") as f:
+        for name, value in weights.items():
+            f.create_dataset(name, data=value.detach().cpu().numpy())
+
+
+def _load_weights(path: Path) -> dict:
+    import h5py
+    import torch
+
+    with h5py.File(path, "r") as f:
+        return {name: torch.from_numpy(item[...]) for name, item in f.items()}

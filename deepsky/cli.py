@@ -18,6 +18,26 @@ app = typer.Typer(
 )
 
 
+@app.callback()
+def options(
+    threads: Optional[int] = typer.Option(
+        None, "--threads", help="CPU threads (default: the cores this process may use, or $DEEPSKY_THREADS)."),
+    device: Optional[str] = typer.Option(
+        None, "--device", help="auto (a GPU where torch sees one, else the CPU), cpu or cuda (default: auto, "
+                               "or $DEEPSKY_DEVICE)."),
+):
+    """Deep learning for astronomy: simulate, train, evaluate, report and predict."""
+    import os
+
+    from deepsky.config import THREADS_ENV, choose_device, requested_threads
+
+    if threads is not None:
+        count = requested_threads(threads)  # a bad count fails here, before any work
+        os.environ[THREADS_ENV] = os.environ["OMP_NUM_THREADS"] = str(count)
+    if device is not None:
+        choose_device(device)
+
+
 def _console():
     from rich.console import Console
 

@@ -19,7 +19,11 @@ def ensure_backend() -> str:
     trains about 2x faster than JAX on a CPU.
     """
     if "keras" not in sys.modules:
+        set_thread_environment()  # no effect once torch is loaded; else threads from this process's cores
         os.environ.setdefault("KERAS_BACKEND", DEFAULT_BACKEND)
+        if os.environ["KERAS_BACKEND"] == "torch" and os.environ.get(DEVICE_ENV):
+            # Keras places its torch variables on this device when it is first imported
+            os.environ.setdefault("KERAS_TORCH_DEVICE", device(os.environ[DEVICE_ENV]))
     import keras
 
     return keras.backend.backend()
@@ -41,10 +45,12 @@ def set_seed(seed: int) -> None:
 
 
 def bf16_supported() -> bool:
-    """True when this CPU has native bfloat16 arithmetic (AVX-512 BF16 or AMX)."""
+    """True when the device torch runs on has native bfloat16 arithmetic (a recent GPU, or AVX-512 BF16 or AMX)."""
     try:
         import torch
 
+        if torch_device() != "cpu":
+            return bool(torch.cuda.is_bf16_supported())
         return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except Exception:  # an older torch without the probe: assume no
         return False
@@ -257,6 +263,7 @@ def configure_threads(threads: int | None = None) -> int:
 # --- devices -----------------------------------------------------------------
 
 DEVICES = ("auto", "cpu", "cuda")
+DEVICE_ENV = "DEEPSKY_DEVICE"
 
 
 def device(name: str = "auto") -> str:
@@ -295,3 +302,38 @@ def autocast_device_type(device_name: str) -> str:
     ('cuda', 'cpu')
     """
     return str(device_name).split(":", 1)[0]
+
+
+def torch_device() -> str:
+    """The device Keras keeps its torch variables on (``"cpu"``, ``"cuda"``...); ``"cpu"`` on other backends."""
+    if backend_name() != "torch":
+        return "cpu"
+    ensure_backend()
+    from keras.src.backend.torch.core import get_device
+
+    return str(get_device())
+
+
+def choose_device(name: str) -> str:
+    """Run on ``name`` (auto, cpu or cuda) from now on; must come before Keras is imported. Returns the device."""
+    chosen = device(name)
+    if "keras" in sys.modules:
+        current = torch_device()
+        if autocast_device_type(current) != chosen:
+            raise DeepskyError(f"device {name!r} must be chosen before Keras is imported (it runs on {current})")
+    os.environ[DEVICE_ENV] = chosen
+    os.environ["KERAS_TORCH_DEVICE"] = chosen
+    return chosen
+
+
+def hardware_summary() -> str:
+    """Where work runs, for progress lines: ``"cpu, 2 threads"`` or ``"cuda (NVIDIA H100)"``."""
+    where = torch_device()
+    if backend_name() != "torch":
+        return f"{where} ({backend_name()} backend)"
+    import torch
+
+    if where == "cpu":
+        count = torch.get_num_threads()
+        return f"cpu, {count} thread{'' if count == 1 else 's'}"
+    return f"{where} ({torch.cuda.get_device_name(torch.device(where))})"

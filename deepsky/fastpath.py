@@ -24,6 +24,7 @@ layer that wants the other layout costs nothing; only kernels that reshape
 from __future__ import annotations
 
 import copy
+import functools
 
 import numpy as np
 
@@ -553,7 +554,17 @@ def to_torch(batch: np.ndarray):
     """A float32 torch tensor sharing ``batch``'s memory."""
     import torch
 
-    return torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))
+    tensor = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))
+    device = _weights_device()
+    return tensor if device == "cpu" else tensor.to(device, non_blocking=True)
+
+
+@functools.lru_cache(maxsize=1)
+def _weights_device() -> str:
+    """Where Keras keeps the weights, fixed once Keras is imported: batches go there."""
+    from deepsky.config import torch_device
+
+    return torch_device()
 
 
 def _fast_asinh(y):
@@ -728,7 +739,7 @@ def _conv_weights_or_zero_bias(layer):
     import torch
 
     weight, bias = _conv_weights(layer)
-    return weight, (bias if bias is not None else torch.zeros(weight.shape[0], dtype=weight.dtype))
+    return weight, (bias if bias is not None else torch.zeros(weight.shape[0], dtype=weight.dtype, device=weight.device))
 
 
 def _conv(layer, x, ctx):
@@ -803,7 +814,7 @@ def _dense(layer, x, ctx):
     if ctx.frozen:
         x = x.to(weight.dtype)
     if ctx.float32(layer):
-        with torch.autocast("cpu", enabled=False):
+        with torch.autocast(x.device.type, enabled=False):
             x, weight = x.float(), weight.float()
             bias = None if bias is None else bias.float()
             y = _affine(x, weight, bias)
@@ -898,8 +909,8 @@ def _batch_norm(layer, x, ctx):
         # torch updates running statistics with the unbiased variance and the other momentum
         # convention; with momentum 1 its buffers receive this batch's own mean and variance
         count = x.numel() // x.shape[dim]
-        mean = torch.zeros(x.shape[dim], dtype=torch.float32)
-        var = torch.ones(x.shape[dim], dtype=torch.float32)
+        mean = torch.zeros(x.shape[dim], dtype=torch.float32, device=x.device)
+        var = torch.ones(x.shape[dim], dtype=torch.float32, device=x.device)
         y = F.batch_norm(channels_first, mean, var, gamma, beta, True, 1.0, layer.epsilon)
         with torch.no_grad():
             m = float(layer.momentum)
@@ -1049,8 +1060,8 @@ def _normalization_weights(layer):
     import keras
     import torch
 
-    mean = torch.as_tensor(layer.mean).reshape(-1)
-    std = torch.sqrt(torch.as_tensor(layer.variance).reshape(-1)).clamp_min(keras.config.epsilon())
+    mean = torch.as_tensor(layer.mean, device=_weights_device()).reshape(-1)
+    std = torch.sqrt(torch.as_tensor(layer.variance, device=_weights_device()).reshape(-1)).clamp_min(keras.config.epsilon())
     return mean, std
 
 

@@ -146,7 +146,7 @@ def fit(
     step_kind = _TorchSteps if config.optimizer == "adamw" and backend_name() == "torch" else _KerasSteps
     steps = step_kind(model, objective, config, weights)
     if state["epoch"] and checkpoint is not None:
-        steps.restore(checkpoint.load_optimizer_state())
+        steps.restore(checkpoint.load_optimizer_state(), checkpoint.load_objective_state())
     history = state["history"]
     n_steps = math.ceil(n / config.batch_size)
     for epoch in range(state["epoch"], config.epochs):
@@ -169,7 +169,7 @@ def fit(
                 **val, seconds=time.perf_counter() - start)
         state = {"epoch": epoch + 1, "history": history, "config": asdict(config)}
         if checkpoint is not None:
-            checkpoint.save(model, state, steps.optimizer_state())
+            checkpoint.save(model, state, steps.optimizer_state(), steps.objective_state())
         if on_epoch:
             on_epoch(epoch, history)
     return history
@@ -181,6 +181,7 @@ class _TorchSteps:
     def __init__(self, model, objective, config, weights):
         import torch
 
+        from deepsky.config import torch_device
         from deepsky.fastpath import TorchChain
 
         self.model, self.objective, self.config = model, objective, config
@@ -190,12 +191,16 @@ class _TorchSteps:
         self.optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay,
                                            fused=True)
         self.bf16 = config.resolved_precision() == "bf16"
-        self.weights = None if weights is None else torch.tensor(weights, dtype=torch.float32)
+        objective.load_torch_state(None)  # whatever the objective trains itself starts afresh with the model
+        self.device = torch_device()
+        self.weights = None if weights is None else torch.tensor(weights, dtype=torch.float32, device=self.device)
 
-    def restore(self, saved):
+    def restore(self, saved, objective_state=None):
         if saved is not None:
             self.optimizer.load_state_dict(saved)
             _match_state_strides(self.optimizer)
+        if objective_state is not None:
+            self.objective.load_torch_state(objective_state)
 
     def begin_epoch(self, rng):
         import torch
@@ -205,17 +210,20 @@ class _TorchSteps:
     def step(self, x, y, learning_rate):
         import torch
 
+        from deepsky.config import autocast_device_type
         from deepsky.fastpath import to_torch
 
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate
         inputs = {k: to_torch(v) for k, v in x.items()} if isinstance(x, dict) else to_torch(x)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+        with torch.autocast(autocast_device_type(self.device), dtype=torch.bfloat16, enabled=self.bf16):
             outputs = self.graph(inputs, training=True, logits=True)
-        loss, score = self.objective.torch_loss(outputs, torch.from_numpy(np.ascontiguousarray(y)), self.weights)
+        target = torch.from_numpy(np.ascontiguousarray(y)).to(self.device)
+        loss, score = self.objective.torch_step_loss(inputs, outputs, target, self.weights)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
+        self.objective.after_torch_step(inputs, outputs, target, learning_rate)
         return float(loss.detach()), score
 
     def predict(self, x):
@@ -226,6 +234,9 @@ class _TorchSteps:
 
     def optimizer_state(self):
         return self.optimizer.state_dict()
+
+    def objective_state(self):
+        return self.objective.torch_state()
 
 
 class _KerasSteps:
@@ -244,7 +255,7 @@ class _KerasSteps:
         objective.keras_compile(model, optimizer)
         self.class_weight = objective.keras_class_weight(weights)
 
-    def restore(self, saved):
+    def restore(self, saved, objective_state=None):
         """Keras optimizer slots are not checkpointed: a resumed run restarts their moments."""
 
     def begin_epoch(self, rng):
@@ -261,6 +272,9 @@ class _KerasSteps:
         return predict_array(self.model, x, precision="fp32")
 
     def optimizer_state(self):
+        return None
+
+    def objective_state(self):
         return None
 
 
@@ -329,7 +343,7 @@ def train_task(
     from the input) fixed; see :mod:`deepsky.finetune`.
     """
     from deepsky import tasks
-    from deepsky.config import backend_name, set_seed
+    from deepsky.config import backend_name, hardware_summary, set_seed
     from deepsky.runs import Run, write_json
 
     run = Run(out)
@@ -392,7 +406,8 @@ def train_task(
         })
     if not resume:
         _save_baseline_features(task, run.path / "baseline_features.h5", train)
-    stage(f"training {model_name} on {len(train)} examples ({len(val)} for validation)")
+    stage(f"training {model_name} on {len(train)} examples ({len(val)} for validation); "
+          f"{hardware_summary()}, {config.resolved_precision()}")
     history = fit(model, train.inputs, train.labels, val.inputs, val.labels, config,
                   checkpoint_dir=run.checkpoint_dir, resume=resume and Checkpoint(run.checkpoint_dir).exists,
                   on_batch=on_batch, on_epoch=on_epoch, objective=task.objective,

@@ -40,6 +40,15 @@ def test_listing_models_does_not_import_keras():
     assert out.strip() == "False False"
 
 
+def test_threads_and_device_options_apply_to_the_run(tmp_path):
+    out = run_cli("--threads", "1", "--device", "cpu", "train", "sdss-photometry", "--n", "300", "--epochs", "1",
+                  "-o", tmp_path / "run")
+    assert "cpu, 1 thread," in out.stderr
+    for bad, words in ((("--threads", "0"), "threads must be between 1"), (("--device", "gpu"), "device must be one of")):
+        result = run_cli(*bad, "tasks", check=False)
+        assert result.returncode == 2 and words in result.stderr and "Traceback" not in result.stderr
+
+
 def test_trained_run_holds_model_config_history(trained_run):
     for name in ("model.keras", "config.json", "history.json", "checkpoint/state.json"):
         assert (trained_run / name).exists(), name
@@ -57,6 +66,17 @@ def test_predict_stack_writes_one_row_per_cutout_in_order(trained_run, small_dat
     assert list(table["id"]) == list(range(300))
     assert set(table["class"]) <= {"star", "galaxy"}
     assert np.all((table["p_galaxy"] >= 0) & (table["p_galaxy"] <= 1))
+
+
+def test_predict_by_parts_gives_the_table_of_one_read(trained_run, small_data, tmp_path):
+    from deepsky.predict import predict_files
+
+    whole = predict_files(trained_run, [small_data], tmp_path / "whole.csv")
+    parts = predict_files(trained_run, [small_data], tmp_path / "parts.csv", batch_size=32, chunk_rows=64)
+    assert whole["n"] == parts["n"] == 300
+    a, b = Table.read(tmp_path / "whole.csv"), Table.read(tmp_path / "parts.csv")
+    assert list(a["id"]) == list(b["id"]) and list(a["class"]) == list(b["class"])
+    assert np.allclose(a["p_galaxy"], b["p_galaxy"], atol=1e-6)
 
 
 def test_predict_real_sdss_luptitude_stack(trained_run, tmp_path):

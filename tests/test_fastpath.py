@@ -349,3 +349,33 @@ def test_laying_kernels_out_for_torch_keeps_their_values():
     TorchChain(model)
     for value, variable in zip(before, model.weights):
         np.testing.assert_array_equal(variable.numpy(), value)
+
+
+def test_cached_frozen_graph_follows_every_change_of_the_weights():
+    import keras
+    import torch
+
+    from deepsky.predict import predict_array
+
+    inputs = keras.Input((8,))
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(keras.layers.Dense(4)(inputs)))
+    x = np.random.default_rng(0).random((10, 8), dtype=np.float32)
+    first = predict_array(model, x, precision="fp32")
+    assert np.array_equal(predict_array(model, x, precision="fp32"), first)  # reused, same answer
+    weights = model.get_weights()
+    weights[0] += 1
+    model.set_weights(weights)
+    second = predict_array(model, x, precision="fp32")
+    with torch.no_grad():  # as an optimizer step changes them: in place
+        model.layers[1].kernel.value.add_(1.0)
+    third = predict_array(model, x, precision="fp32")
+    assert not np.allclose(first, second) and not np.allclose(second, third)
+    # fused AdamW steps change the weights in place without torch counting the change
+    from deepsky.train import TrainConfig, fit
+
+    fit(model, x, np.arange(10) % 3, x, np.arange(10) % 3, TrainConfig(epochs=3, batch_size=5, learning_rate=0.1))
+    fourth = predict_array(model, x, precision="fp32")
+    fresh = keras.Model.from_config(model.get_config())
+    fresh.set_weights(model.get_weights())
+    assert not np.allclose(third, fourth)
+    np.testing.assert_allclose(fourth, predict_array(fresh, x, precision="fp32"), atol=1e-6)

@@ -147,12 +147,18 @@ def profiles_data(tmp_path_factory):
     return path
 
 
-def test_cli_trains_evaluates_reports_and_predicts(profiles_data, tmp_path):
+@pytest.fixture(scope="module")
+def profiles_run(profiles_data, tmp_path_factory):
+    run = tmp_path_factory.mktemp("profiles_run") / "run"
+    run_cli("train", "galaxy-profiles", "--data", profiles_data, "--epochs", 1, "-o", run)
+    return run
+
+
+def test_cli_trains_evaluates_reports_and_predicts(profiles_data, profiles_run, tmp_path):
     import csv
     import json
 
-    run = tmp_path / "run"
-    run_cli("train", "galaxy-profiles", "--data", profiles_data, "--epochs", 1, "-o", run)
+    run = profiles_run
     result = run_cli("evaluate", run, "--n", 24)
     assert "speed-up over the fit per galaxy" in result.stdout
     metrics = json.loads((run / "metrics.json").read_text())
@@ -179,11 +185,10 @@ def test_cli_trains_evaluates_reports_and_predicts(profiles_data, tmp_path):
         assert float(rows[0][f"{name}_err"]) > 0 and np.isfinite(float(rows[0][name]))
 
 
-def test_fits_cutouts_of_the_wrong_size_are_one_clear_error(profiles_data, tmp_path):
+def test_fits_cutouts_of_the_wrong_size_are_one_clear_error(profiles_run, tmp_path):
     from astropy.io import fits
 
-    run = tmp_path / "run"
-    run_cli("train", "galaxy-profiles", "--data", profiles_data, "--epochs", 1, "-o", run)
+    run = profiles_run
     good, bad = tmp_path / "good.fits", tmp_path / "bad.fits"
     fits.writeto(good, np.zeros((64, 64), np.float32) + 1e-3)
     fits.writeto(bad, np.zeros((50, 50), np.float32))

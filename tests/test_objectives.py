@@ -82,3 +82,45 @@ def test_import_deepsky_loads_no_registry_and_no_backend():
             "if m in sys.modules]; print(loaded)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def _restorer():
+    import keras
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((16, 16, 1))
+    h = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(inputs)
+    return keras.Model(inputs, keras.layers.Add()([inputs, keras.layers.Conv2D(1, 3, padding="same")(h)]))
+
+
+def test_adversarial_term_trains_a_critic_that_resumes_from_the_checkpoint(tmp_path):
+    import torch
+
+    from deepsky.checkpoint import Checkpoint
+    from deepsky.train import TrainConfig, fit
+
+    x, y = _blurred_pairs(160, 1)
+    objective = ImageToImage(loss="l1", adversarial=0.05, critic_width=8)
+    config = TrainConfig(epochs=1, batch_size=32, learning_rate=1e-3, augment=False)
+    history = fit(_restorer(), x[:128], y[:128], x[128:], y[128:], config, checkpoint_dir=tmp_path / "ck",
+                  objective=objective)
+    assert np.isfinite(history["loss"]).all()
+    trained = {k: v.clone() for k, v in objective.torch_state()["weights"].items()}
+    saved = Checkpoint(tmp_path / "ck").load_objective_state()
+    assert set(saved["weights"]) == set(trained)
+    assert all(torch.equal(saved["weights"][k], trained[k].cpu()) for k in trained)
+    # a fresh objective resumed from the checkpoint carries on with the saved critic, not a new one
+    resumed = ImageToImage(loss="l1", adversarial=0.05, critic_width=8)
+    config.epochs = 2
+    fit(_restorer(), x[:128], y[:128], x[128:], y[128:], config, checkpoint_dir=tmp_path / "ck", resume=True,
+        objective=resumed)
+    assert resumed._critic_optimizer.state_dict()["state"][0]["step"] == 2 * 4  # 4 steps an epoch, two epochs
+
+
+def test_adversarial_term_is_refused_off_the_fast_path():
+    from deepsky.errors import DeepskyError
+
+    with pytest.raises(DeepskyError, match="torch fast path"):
+        ImageToImage(adversarial=0.1).keras_compile(None, None)
+    with pytest.raises(DeepskyError, match="0 or more"):
+        ImageToImage(adversarial=-1)

@@ -22,7 +22,7 @@ from deepsky.data.sdss import (
     luptitudes_to_nanomaggies,
     nanomaggies_to_luptitudes,
 )
-from deepsky.data.stacks import read_stack
+from deepsky.data.stacks import iter_stack, read_stack
 from deepsky.data.store import Dataset
 from deepsky.data.tables import read_catalog, write_table
 from deepsky.errors import DeepskyError
@@ -291,6 +291,30 @@ def test_stack_h5_dataset_ids_and_units_from_metadata(tmp_path):
     assert ids.tolist() == [7, 8, 9]
     assert info["units"] == "nanomaggies" and info["units_from"] == "metadata"
     assert np.all(images == 21.0)  # a median of 21 would look like luptitudes without the metadata
+
+
+def test_stack_read_by_chunks_equals_the_whole_stack(tmp_path):
+    rng = np.random.default_rng(3)
+    path = Dataset(inputs=rng.normal(size=(23, 16, 16, 5)).astype(np.float32),
+                   objects={"id": np.arange(100, 123)}, meta={"units": "nanomaggies"}).save(tmp_path / "s.h5")
+    whole, ids, _ = read_stack(path, bands=5, size=16)
+    parts = list(iter_stack(path, bands=5, size=16, rows=10))
+    assert [len(images) for images, _, _ in parts] == [10, 10, 3]
+    assert np.array_equal(np.concatenate([images for images, _, _ in parts]), whole)
+    assert np.concatenate([part_ids for _, part_ids, _ in parts]).tolist() == ids.tolist()
+
+
+def test_stack_chunks_name_bad_cutouts_by_their_place_in_the_file(tmp_path):
+    path = _save(tmp_path, "late.npy", _with_nan(20))
+    with raises_naming(path) as info:
+        list(iter_stack(path, bands=5, size=48, rows=8))
+    assert "cutouts 3" in str(info.value)
+    array = np.zeros((20, 5, 48, 48), np.float32)
+    array[13, 0, 1, 1] = np.nan
+    path = _save(tmp_path, "later.npy", array)
+    with raises_naming(path) as info:
+        list(iter_stack(path, bands=5, size=48, rows=8))
+    assert "cutouts 13 have NaN" in str(info.value)
 
 
 def _save(tmp_path, name, array):

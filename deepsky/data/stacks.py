@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from deepsky.data.sdss import SDSS_BANDS, luptitudes_to_nanomaggies
+from deepsky.data.store import CHUNK_ROWS
 from deepsky.errors import DeepskyError, first_line
 
 UNITS = ("nanomaggies", "luptitudes")
@@ -51,6 +52,20 @@ def read_stack(path, bands: int, size: int, units: str = "auto"):
         (units found in the file), ``units_from`` (argument, metadata or
         median) and ``n``.
     """
+    parts = list(iter_stack(path, bands, size, units, rows=None))
+    images, ids, info = parts[0]
+    return images, ids, info
+
+
+def iter_stack(path, bands: int, size: int, units: str = "auto", rows: int | None = CHUNK_ROWS):
+    """:func:`read_stack` a chunk at a time: ``(images, ids, info)`` for consecutive runs of ``rows`` cutouts.
+
+    Only one chunk is in memory at a time (``.npy`` files are memory-mapped,
+    HDF5 read by slices); ``rows=None`` reads the whole stack in one chunk.
+    Every check of :func:`read_stack` applies to every chunk, with cutouts
+    numbered from the start of the file. With ``units="auto"`` and no
+    units in the file, the median pixel of the first chunk decides.
+    """
     path = Path(path)
     if units not in ("auto", *UNITS):
         raise DeepskyError(
@@ -58,56 +73,94 @@ def read_stack(path, bands: int, size: int, units: str = "auto"):
         )
     if not path.is_file():
         raise DeepskyError(f"{path}: no such file")
-    array, ids, file_units = _read(path)
-
-    if array.ndim == 3:
-        array = array[np.newaxis]
-    if array.ndim != 4:
-        raise DeepskyError(
-            f"{path}: array has {array.ndim} dimensions {array.shape}; expected "
-            f"(N, {size}, {size}, {bands}) or (N, {bands}, {size}, {size})"
-        )
-    if len(array) == 0:
-        raise DeepskyError(f"{path}: the stack is empty (0 cutouts)")
-    array, layout = _channels_last(array, path, bands, size)
-
-    bad = np.flatnonzero(~np.isfinite(array).all(axis=(1, 2, 3)))
-    if bad.size:
-        listed = ", ".join(str(i) for i in bad[:_MAX_LISTED])
-        more = f" (first {_MAX_LISTED} of {bad.size})" if bad.size > _MAX_LISTED else ""
-        raise DeepskyError(
-            f"{path}: cutouts {listed}{more} have NaN or infinite pixels; drop or repair them"
-        )
-
-    units, units_from = _decide_units(array, path, units, file_units)
-    if units == "luptitudes":
-        if bands != len(SDSS_BANDS):
+    with _StackFile(path) as stack:
+        shape = stack.shape
+        single = len(shape) == 3
+        if len(shape) not in (3, 4):
             raise DeepskyError(
-                f"{path}: luptitudes ({_WHY[units_from]}) convert only for the 5 SDSS bands "
-                f"u,g,r,i,z, but the model has {bands}; pass units='nanomaggies' if pixels are flux"
+                f"{path}: array has {len(shape)} dimensions {shape}; expected "
+                f"(N, {size}, {size}, {bands}) or (N, {bands}, {size}, {size})"
             )
-        images = luptitudes_to_nanomaggies(array, axis=-1)
-    else:
-        images = array.astype(np.float32, copy=False)
+        n = 1 if single else shape[0]
+        if n == 0:
+            raise DeepskyError(f"{path}: the stack is empty (0 cutouts)")
+        layout = _channels_last_layout(shape[-3:], path, bands, size)
+        ids = stack.ids
+        if ids is None:
+            ids = np.arange(n)
+        elif len(ids) != n:
+            raise DeepskyError(f"{path}: objects/id has {len(ids)} entries for {n} cutouts")
+        rows = n if rows is None else rows
+        decided = None
+        for start in range(0, n, rows):
+            array = stack.read(slice(None)) if single else stack.read(slice(start, start + rows))
+            if single:
+                array = array[np.newaxis]
+            if layout == "channels_first":
+                array = array.transpose(0, 2, 3, 1)
+            bad = np.flatnonzero(~np.isfinite(array).all(axis=(1, 2, 3))) + start
+            if bad.size:
+                listed = ", ".join(str(i) for i in bad[:_MAX_LISTED])
+                more = f" (first {_MAX_LISTED} in this part of the file)" if bad.size > _MAX_LISTED else ""
+                raise DeepskyError(
+                    f"{path}: cutouts {listed}{more} have NaN or infinite pixels; drop or repair them"
+                )
+            if decided is None:
+                decided = _decide_units(array, path, units, stack.units)
+                if decided[0] == "luptitudes" and bands != len(SDSS_BANDS):
+                    raise DeepskyError(
+                        f"{path}: luptitudes ({_WHY[decided[1]]}) convert only for the 5 SDSS bands "
+                        f"u,g,r,i,z, but the model has {bands}; pass units='nanomaggies' if pixels are flux"
+                    )
+            if decided[0] == "luptitudes":
+                images = luptitudes_to_nanomaggies(array, axis=-1)
+            else:
+                images = array.astype(np.float32, copy=False)
+            info = {"path": str(path), "layout": layout, "units": decided[0], "units_from": decided[1], "n": n,
+                    "start": start}
+            yield np.ascontiguousarray(images), ids[start : start + len(images)], info
 
-    if ids is None:
-        ids = np.arange(len(images))
-    elif len(ids) != len(images):
-        raise DeepskyError(f"{path}: objects/id has {len(ids)} entries for {len(images)} cutouts")
-    info = {
-        "path": str(path),
-        "layout": layout,
-        "units": units,
-        "units_from": units_from,
-        "n": len(images),
-    }
-    return np.ascontiguousarray(images), ids, info
+
+class _StackFile:
+    """A ``.npy`` (memory-mapped) or deepsky ``.h5`` stack: shape, ``read(rows)``, ids and units from metadata."""
+
+    def __init__(self, path: Path):
+        suffix = path.suffix.lower()
+        self._dataset = None
+        if suffix == ".npy":
+            self._array = read_array(path, mmap=True)
+            self.shape, self.ids, self.units = self._array.shape, None, None
+            self.read = lambda rows: np.asarray(self._array[rows])
+        elif suffix in (".h5", ".hdf5"):
+            from deepsky.data.store import DatasetFile
+
+            self._dataset = DatasetFile(path)  # raises DeepskyError naming the file
+            if self._dataset.meta.get("layout", "cutouts") != "cutouts":
+                self.close()
+                raise DeepskyError(f"{path}: holds {self._dataset.meta.get('layout')}, not cutouts")
+            ids = self._dataset.objects.get("id")
+            if ids is not None and ids.dtype.kind in "SO":
+                ids = ids.astype(str)  # h5py returns stored strings as bytes
+            self.shape, self.ids, self.units = self._dataset._arrays.shape, ids, self._dataset.meta.get("units")
+            self.read = self._dataset.read
+        else:
+            raise DeepskyError(f"{path}: unknown stack format; use a .npy array or a deepsky .h5 dataset")
+
+    def close(self):
+        if self._dataset is not None:
+            self._dataset.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
-def read_array(path) -> np.ndarray:
-    """A real numeric array from a ``.npy`` file (no pickles); bad files raise DeepskyError naming them."""
+def read_array(path, mmap: bool = False) -> np.ndarray:
+    """A real numeric array from a ``.npy`` file (no pickles), memory-mapped if ``mmap``; bad files raise DeepskyError."""
     try:
-        array = np.load(path, allow_pickle=False)
+        array = np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None)
     except (OSError, ValueError, EOFError) as exc:
         raise DeepskyError(f"{path}: not a readable .npy array ({first_line(exc)}); re-create it with numpy.save") from None
     if not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array):
@@ -115,24 +168,9 @@ def read_array(path) -> np.ndarray:
     return array
 
 
-def _read(path: Path):
-    """(array, ids or None, units from metadata or None) from a .npy or .h5 file."""
-    suffix = path.suffix.lower()
-    if suffix == ".npy":
-        return read_array(path), None, None
-    if suffix in (".h5", ".hdf5"):
-        from deepsky.data.store import Dataset
-
-        dataset = Dataset.load(path)  # raises DeepskyError naming the file
-        ids = dataset.objects.get("id")
-        if ids is not None and ids.dtype.kind in "SO":
-            ids = ids.astype(str)  # h5py returns stored strings as bytes
-        return dataset.images, ids, dataset.meta.get("units")
-    raise DeepskyError(f"{path}: unknown stack format; use a .npy array or a deepsky .h5 dataset")
-
-
-def _channels_last(array: np.ndarray, path: Path, bands: int, size: int):
-    _, a, b, c = array.shape
+def _channels_last_layout(shape, path: Path, bands: int, size: int) -> str:
+    """``channels_last`` or ``channels_first`` for one cutout's shape, or DeepskyError if it fits the model neither way."""
+    a, b, c = shape
     expected = f"the model expects {bands}" + (" (u,g,r,i,z)" if bands == len(SDSS_BANDS) else "")
     if a == b:  # (N, size, size, bands), preferred when both readings fit
         found, side, layout = c, a, "channels_last"
@@ -140,7 +178,7 @@ def _channels_last(array: np.ndarray, path: Path, bands: int, size: int):
         found, side, layout = a, b, "channels_first"
     else:
         raise DeepskyError(
-            f"{path}: cutouts of shape {array.shape[1:]} are not square; expected "
+            f"{path}: cutouts of shape {tuple(shape)} are not square; expected "
             f"({size}, {size}, {bands}) or ({bands}, {size}, {size})"
         )
     if found != bands:
@@ -150,9 +188,7 @@ def _channels_last(array: np.ndarray, path: Path, bands: int, size: int):
             f"{path}: cutouts are {side}x{side} pixels; the model expects {size}x{size} "
             "(re-cut them at that size)"
         )
-    if layout == "channels_first":
-        array = array.transpose(0, 2, 3, 1)
-    return array, layout
+    return layout
 
 
 def _decide_units(array, path, units, file_units):

@@ -109,39 +109,94 @@ class Dataset:
     @classmethod
     def load(cls, path) -> "Dataset":
         """Read a dataset written by :meth:`save`; bad files raise DeepskyError."""
+        with DatasetFile(path) as source:
+            inputs = source.read(slice(None))
+            try:
+                return cls(inputs=inputs, labels=source.labels, objects=source.objects, meta=source.meta)
+            except DeepskyError as exc:
+                raise DeepskyError(f"{source.path}: {exc}") from None
+
+
+CHUNK_ROWS = 4096  # objects read at a time where a whole file need not be in memory (predict)
+
+
+class DatasetFile:
+    """A dataset file open for reading its inputs a slice at a time; labels, columns and metadata are read at once.
+
+    >>> with DatasetFile(path) as f:                                   # doctest: +SKIP
+    ...     for start, inputs in f.chunks(4096): ...
+    """
+
+    def __init__(self, path):
         import h5py
 
-        path = Path(path)
-        if not path.exists():
-            raise DeepskyError(f"{path}: no such file")
+        self.path = Path(path)
+        if not self.path.exists():
+            raise DeepskyError(f"{self.path}: no such file")
         try:
-            with h5py.File(path, "r") as f:
-                if "images" in f:
-                    inputs = np.asarray(f["images"][...], dtype=np.float32)
-                elif "inputs" in f and isinstance(f["inputs"], h5py.Group):
-                    inputs = {name: np.asarray(item[...], dtype=np.float32) for name, item in f["inputs"].items()}
-                elif "inputs" in f:
-                    inputs = np.asarray(f["inputs"][...], dtype=np.float32)
-                else:
-                    raise DeepskyError(f"{path}: no 'images' or 'inputs' dataset; is this a deepsky dataset?")
-                labels = f["labels"][...] if "labels" in f else None
-                objects = {k: read_column(v) for k, v in f["objects"].items()} if "objects" in f else {}
-                meta = json.loads(f.attrs["deepsky"]) if "deepsky" in f.attrs else {}
+            self._file = h5py.File(self.path, "r")
+        except OSError as exc:
+            raise DeepskyError(f"{self.path}: not a readable HDF5 dataset ({first_line(exc)})") from None
+        try:
+            self._open()
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self):
+        import h5py
+
+        f = self._file
+        try:
+            if "images" in f:
+                self._arrays = f["images"]
+            elif "inputs" in f and isinstance(f["inputs"], h5py.Group):
+                self._arrays = {name: item for name, item in f["inputs"].items()}
+            elif "inputs" in f:
+                self._arrays = f["inputs"]
+            else:
+                raise DeepskyError(f"{self.path}: no 'images' or 'inputs' dataset; is this a deepsky dataset?")
+            self.labels = f["labels"][...] if "labels" in f else None
+            self.objects = {k: read_column(v) for k, v in f["objects"].items()} if "objects" in f else {}
+            self.meta = json.loads(f.attrs["deepsky"]) if "deepsky" in f.attrs else {}
         except DeepskyError:
             raise
         except (OSError, KeyError, ValueError) as exc:
-            raise DeepskyError(f"{path}: not a readable HDF5 dataset ({first_line(exc)})") from None
-        layout = meta.get("layout", "cutouts")
+            raise DeepskyError(f"{self.path}: not a readable HDF5 dataset ({first_line(exc)})") from None
+        layout = self.meta.get("layout", "cutouts")
         expected = LAYOUTS.get(layout)
-        arrays = inputs.values() if isinstance(inputs, dict) else [inputs]
+        arrays = self._arrays.values() if isinstance(self._arrays, dict) else [self._arrays]
         if expected is None or any(array.ndim != expected for array in arrays):
             shapes = ", ".join(str(array.shape) for array in arrays)
-            raise DeepskyError(f"{path}: inputs of shape {shapes} do not fit the layout {layout!r} "
+            raise DeepskyError(f"{self.path}: inputs of shape {shapes} do not fit the layout {layout!r} "
                                f"({expected} dimensions, objects first)")
+        lengths = {len(array) for array in arrays}
+        if len(lengths) != 1:
+            raise DeepskyError(f"{self.path}: named inputs hold different numbers of objects ({sorted(lengths)})")
+        self.n = lengths.pop()
+
+    def read(self, rows: slice):
+        """Inputs of objects ``rows`` (float32; a dict for named inputs)."""
         try:
-            return cls(inputs=inputs, labels=labels, objects=objects, meta=meta)
-        except DeepskyError as exc:
-            raise DeepskyError(f"{path}: {exc}") from None
+            if isinstance(self._arrays, dict):
+                return {name: np.asarray(item[rows], dtype=np.float32) for name, item in self._arrays.items()}
+            return np.asarray(self._arrays[rows], dtype=np.float32)
+        except (OSError, ValueError) as exc:  # a truncated file fails only when its missing part is read
+            raise DeepskyError(f"{self.path}: not a readable HDF5 dataset ({first_line(exc)})") from None
+
+    def chunks(self, rows: int = CHUNK_ROWS):
+        """``(start, inputs)`` for consecutive slices of at most ``rows`` objects."""
+        for start in range(0, self.n, rows):
+            yield start, self.read(slice(start, start + rows))
+
+    def close(self):
+        self._file.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 def take(inputs, index):

@@ -123,12 +123,12 @@ def _sersic_inputs_kernel(layer, x, ctx):
     from deepsky.fastpath import _fast_asinh
 
     n, height, width, _ = x.shape
-    basis = _SERSIC_BASES.get((height, width))
+    basis = _SERSIC_BASES.get((height, width, x.device))
     if basis is None:
         grid = _radius_grid(height, width).ravel()
-        basis = _SERSIC_BASES[(height, width)] = torch.from_numpy(
-            np.stack([np.ones_like(grid), grid], 1).astype(np.float32))
-    with torch.autocast("cpu", enabled=False):
+        basis = _SERSIC_BASES[(height, width, x.device)] = torch.from_numpy(
+            np.stack([np.ones_like(grid), grid], 1).astype(np.float32)).to(x.device)
+    with torch.autocast(x.device.type, enabled=False):
         x = x.float()
         sums = x.reshape(n, height * width) @ basis  # (N, 2): flux, flux-weighted radius
         flux = sums[:, 0].clamp_min(FLUX_FLOOR_NMGY)
@@ -138,7 +138,7 @@ def _sersic_inputs_kernel(layer, x, ctx):
         top, bottom = layer._margins(height)
         left, right = layer._margins(width)
         stretched = _fast_asinh(x[:, top:bottom, left:right, 0] / layer.softening).sub_(layer.mean).div_(layer.std)
-        out = torch.empty((n, bottom - top, right - left, 3), dtype=torch.float32)
+        out = torch.empty((n, bottom - top, right - left, 3), dtype=torch.float32, device=x.device)
         out[..., 0] = stretched
         out[..., 1] = mag[:, None, None]
         out[..., 2] = log_radius[:, None, None]

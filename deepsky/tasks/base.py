@@ -17,7 +17,7 @@ import numpy as np
 
 from deepsky.baselines import BASELINE_NAME
 from deepsky.data.augment import Augmentation
-from deepsky.data.store import Dataset
+from deepsky.data.store import CHUNK_ROWS, Dataset, DatasetFile
 from deepsky.errors import DeepskyError
 from deepsky.objectives import Classification, Objective
 
@@ -116,6 +116,15 @@ class Task:
         the rows with usable values (the others keep their row, unpredicted).
         """
         raise NotImplementedError
+
+    def input_chunks(self, inputs, contract: dict, catalog=None, units="auto", rows: int = CHUNK_ROWS):
+        """``read_inputs``' ``(x, ids, valid, info)`` in consecutive parts of at most ``rows`` objects.
+
+        ``deepsky predict`` holds one part in memory at a time. This default
+        reads everything as one part; tasks whose files can be read by
+        slices (stacks, data sets) override it.
+        """
+        yield self.read_inputs(inputs, contract, catalog=catalog, units=units)
 
     def contract(self, data: Dataset) -> dict:
         """What a trained model expects of its input, recorded in the run directory."""
@@ -266,17 +275,32 @@ class SimulatedTask(Task):
 
     def read_inputs(self, inputs, contract, catalog=None, units="auto"):
         """One deepsky HDF5 data set (ids from its ``id`` column, else row numbers) or a ``.npy`` array."""
+        (part,) = self.input_chunks(inputs, contract, catalog, units, rows=None)
+        return part
+
+    def input_chunks(self, inputs, contract, catalog=None, units="auto", rows=CHUNK_ROWS):
+        """:meth:`read_inputs` by slices of ``rows`` objects (all at once for ``rows=None``)."""
         path = Path(inputs[0])
         if len(inputs) != 1:
             raise DeepskyError(f"{path}: give one data set (.h5) or array (.npy) of {contract['layout']}")
         if path.suffix.lower() == ".npy":
             from deepsky.data.stacks import read_array
 
-            x = read_array(path).astype(np.float32)
-            return x, np.arange(len(x)), None, {"units": contract.get("units")}
-        data = Dataset.load(path)
-        ids = data.objects.get("id", np.arange(len(data)))
-        return data.inputs, np.asarray(ids), None, {"units": data.meta.get("units", contract.get("units"))}
+            array = read_array(path, mmap=True)
+            if array.ndim == 0 or len(array) == 0:
+                raise DeepskyError(f"{path}: holds no objects (shape {array.shape})")
+            rows = rows or len(array)
+            for start in range(0, len(array), rows):
+                x = np.asarray(array[start : start + rows], np.float32)
+                yield x, np.arange(start, start + len(x)), None, {"units": contract.get("units")}
+            return
+        with DatasetFile(path) as source:
+            ids = np.asarray(source.objects.get("id", np.arange(source.n)))
+            info = {"units": source.meta.get("units", contract.get("units"))}
+            if source.n == 0:
+                raise DeepskyError(f"{path}: holds no objects")
+            for start, x in source.chunks(rows or source.n):
+                yield x, ids[start : start + len(next(iter(x.values())) if isinstance(x, dict) else x)], None, info
 
     def preprocessing(self, inputs) -> list:
         """Keras layers between raw inputs and the network: standardisation per channel (last axis)."""
@@ -345,6 +369,19 @@ class ImageTask(SimulatedTask):
 
         images, ids, info = read_cutout_inputs(inputs, contract, catalog=catalog, units=units)
         return images, ids, None, info
+
+    def input_chunks(self, inputs, contract, catalog=None, units="auto", rows=CHUNK_ROWS):
+        """One cutout stack by slices of ``rows`` cutouts; FITS images, folders and the rest all at once."""
+        from deepsky.data.readers import STACK_SUFFIXES, suffix
+
+        if catalog is not None or len(inputs) != 1 or suffix(inputs[0]) not in STACK_SUFFIXES:
+            yield self.read_inputs(inputs, contract, catalog=catalog, units=units)
+            return
+        from deepsky.data.stacks import iter_stack
+
+        for images, ids, info in iter_stack(inputs[0], bands=len(contract["bands"]),
+                                            size=contract["cutout_pixels"][0], units=units, rows=rows):
+            yield images, ids, None, info
 
     def contract(self, data: Dataset) -> dict:
         """What a trained model expects of its input, recorded in the run directory."""
