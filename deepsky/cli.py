@@ -164,8 +164,10 @@ def _train_with_progress(output, n_expected, **train_arguments):
             bars[key].advance(1, info=f"loss {loss:.3f}")
 
         def on_epoch(epoch, history):
-            line = ", ".join(f"{k} {v[-1]:.4f}" for k, v in history.items() if k != "seconds")
-            progress.console.print(f"epoch {epoch + 1}: {line} ({history['seconds'][-1]:.0f} s)")
+            line = ", ".join(f"{k} {v[-1]:.4f}" for k, v in history.items() if k not in ("seconds", "threads"))
+            threads = history.get("threads", [None])[-1]
+            where = f", {threads:.3g} threads" if threads is not None else ""
+            progress.console.print(f"epoch {epoch + 1}: {line} ({history['seconds'][-1]:.0f} s{where})")
 
         try:
             return train_task(train_arguments.pop("task"), output, **train_arguments, on_stage=console.print,

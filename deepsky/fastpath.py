@@ -301,11 +301,12 @@ class TorchGraph:
         with torch.no_grad():
             for step in plan:
                 kernel = step.kernel
-                if kernel is None or kernel.weights is None or step.cache is not None:
+                if kernel is None or (kernel.weights is None and step.cache is None):
                     continue
                 target = torch.float32 if step.layer is self._float32_layer else dtype
-                step.cache = tuple(_frozen_copy(t, target if kernel.cast_weights else None)
-                                   for t in kernel.weights(step.layer))
+                # weights folded with a batch norm come as float32 from _fold: they too take the dtype
+                weights = step.cache if step.cache is not None else kernel.weights(step.layer)
+                step.cache = tuple(_frozen_copy(t, target if kernel.cast_weights else None) for t in weights)
         _plan_memory(plan, self._input_keys, self._output_keys)
         self._frozen_plan = plan
         return self

@@ -119,7 +119,7 @@ def fit(
         (``accuracy``, ``rmse``...), ``val_loss`` and its validation
         metrics, and ``seconds``.
     """
-    from deepsky.config import backend_name, ensure_backend
+    from deepsky.config import backend_name, ensure_backend, thread_governor
     from deepsky.data.augment import cutout_augmentation
     from deepsky.data.store import layout_of
     from deepsky.objectives import Classification
@@ -149,11 +149,13 @@ def fit(
         steps.restore(checkpoint.load_optimizer_state(), checkpoint.load_objective_state())
     history = state["history"]
     n_steps = math.ceil(n / config.batch_size)
+    governor = thread_governor()  # fewer threads while another job busies our cores
     for epoch in range(state["epoch"], config.epochs):
         start = time.perf_counter()
         order, rng = _epoch_order(config, epoch, n)
         steps.begin_epoch(rng)
         total_loss = total_score = 0.0
+        threads = [governor.check(force=True)]
         for b in range(n_steps):
             index = np.sort(order[b * config.batch_size : (b + 1) * config.batch_size])
             x, y = take(x_train, index), y_train[index]
@@ -162,11 +164,12 @@ def fit(
             loss, score = steps.step(x, y, learning_rate_at(config, epoch * n_steps + b, n_steps))
             total_loss += loss * len(index)
             total_score += score
+            threads.append(governor.check())
             if on_batch:
                 on_batch(epoch, b, n_steps, loss)
         val = objective.validation_metrics(steps.predict(x_val), np.asarray(y_val))
         _record(history, loss=total_loss / n, **{objective.score_name: objective.epoch_score(total_score, n)},
-                **val, seconds=time.perf_counter() - start)
+                **val, seconds=time.perf_counter() - start, threads=float(np.mean(threads)))
         state = {"epoch": epoch + 1, "history": history, "config": asdict(config)}
         if checkpoint is not None:
             checkpoint.save(model, state, steps.optimizer_state(), steps.objective_state())

@@ -3,20 +3,44 @@
 Simulate or read, train one epoch, evaluate on held-out data, write the
 report, predict a table: a new task module is covered here without a line
 of its own. Tasks whose default data is a file that is not on this machine
-(the shared real data sets) are skipped, saying which file.
+(the shared real data sets) are skipped, saying which file. The commands
+run through ``deepsky.cli.main`` in this process (argument parsing, errors
+to exit status 2 and all), which saves starting Keras and torch afresh for
+each of them; ``test_cli.py`` runs the installed command itself.
 """
 
 import csv
 import json
+import sys
+from types import SimpleNamespace
 
 import pytest
 
-from conftest import run_cli
 from deepsky import tasks
 
 
+@pytest.fixture
+def run_cli(capsys, monkeypatch):
+    def run(*args, check=True):
+        from deepsky.cli import main
+
+        monkeypatch.setattr(sys, "argv", ["deepsky", *map(str, args)])
+        try:
+            main()
+            code = 0
+        except SystemExit as exc:
+            code = exc.code or 0
+        out = capsys.readouterr()
+        result = SimpleNamespace(returncode=code, stdout=out.out, stderr=out.err)
+        if check and code != 0:
+            raise AssertionError(f"deepsky {' '.join(map(str, args))} failed:\n{out.out}\n{out.err}")
+        return result
+
+    return run
+
+
 @pytest.mark.parametrize("name", tasks.names())
-def test_task_trains_evaluates_reports_and_predicts(name, tmp_path):
+def test_task_trains_evaluates_reports_and_predicts(name, tmp_path, run_cli):
     run = tmp_path / "run"
     trained = run_cli("train", name, "--n", 96, "--epochs", 1, "--batch-size", 32, "-o", run, check=False)
     if trained.returncode == 2 and "--data" in trained.stderr:

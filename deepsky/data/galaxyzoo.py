@@ -57,7 +57,7 @@ _TEXT_COLUMNS = ("filename", "sdss_objid", "gz1_class", "gz1_name")
 
 
 def load_galaxy_zoo(folder, size: int = 64, crop_fraction: float = 0.5, classes: str = "merged",
-                    limit: int | None = None, progress=None, workers=None) -> Dataset:
+                    limit: int | None = None, progress=None, workers=None, select=None) -> Dataset:
     """Read a Galaxy Zoo 1 folder (``labels.csv`` and ``images/``) into a Dataset.
 
     Parameters
@@ -80,6 +80,10 @@ def load_galaxy_zoo(folder, size: int = 64, crop_fraction: float = 0.5, classes:
         Called with the number of images decoded, as they are decoded.
     workers : int, optional
         Decoding threads; default one per available CPU core.
+    select : callable, optional
+        Given the (N,) class labels of the rows kept, returns the indices of
+        the rows to read: only their images are decoded (one part of a
+        split, a subsample), in that order.
 
     Returns
     -------
@@ -114,6 +118,8 @@ def load_galaxy_zoo(folder, size: int = 64, crop_fraction: float = 0.5, classes:
         names = GZ1_CLASSES
         dropped = {}
     rows = [row for row, k in zip(rows, keep) if k]
+    chosen = np.arange(len(rows)) if select is None else np.asarray(select(labels), dtype=np.int64)
+    rows, labels = [rows[i] for i in chosen], labels[chosen]
 
     paths = [folder / "images" / row["filename"] for row in rows]
     missing = [(row, p) for row, p in zip(rows, paths) if not p.is_file()]
@@ -135,10 +141,10 @@ def load_galaxy_zoo(folder, size: int = 64, crop_fraction: float = 0.5, classes:
 
     objects = {
         "objid": np.array([row["objid"] for row in rows], dtype=str),
-        "gz1_class": codes[keep],
+        "gz1_class": codes[keep][chosen],
     }
     for name, values in extra.items():
-        objects[name] = values[keep]
+        objects[name] = values[keep][chosen]
     meta = {
         "task": TASK,
         "classes": list(names),

@@ -123,8 +123,7 @@ CHUNK_ROWS = 4096  # objects read at a time where a whole file need not be in me
 class DatasetFile:
     """A dataset file open for reading its inputs a slice at a time; labels, columns and metadata are read at once.
 
-    >>> with DatasetFile(path) as f:                                   # doctest: +SKIP
-    ...     for start, inputs in f.chunks(4096): ...
+    Use it as a context manager: ``with DatasetFile(path) as f: for start, inputs in f.chunks(4096): ...``
     """
 
     def __init__(self, path):

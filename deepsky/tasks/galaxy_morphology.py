@@ -91,12 +91,13 @@ class GalaxyMorphology(ImageClassificationTask):
         """A Galaxy Zoo folder's training part, an HDF5 set, or a simulation."""
         if path is None or not Path(path).is_dir():
             return super().training_data(path, n, seed, progress, on_stage)
-        data = self._read_folder(path, progress, on_stage)
-        train = data.subset(self._test_rows(data.labels, seed) == 0)
-        if n:
-            train = train.subset(np.sort(np.random.default_rng(seed).permutation(len(train))[:n]))
+        def training_rows(labels):
+            rows = np.flatnonzero(self._test_rows(labels, seed) == 0)
+            return np.sort(rows[np.random.default_rng(seed).permutation(len(rows))[:n]]) if n else rows
+
+        train = self._read_folder(path, progress, on_stage, select=training_rows)
         return train, {"path": str(Path(path).resolve()), "n": len(train), "split_seed": seed,
-                       "test_fraction": TEST_FRACTION, "dropped": data.meta.get("dropped")}
+                       "test_fraction": TEST_FRACTION, "dropped": train.meta.get("dropped")}
 
     def test_data(self, config, path=None, n=None, progress=None, on_stage=None):
         """The held-out part of the training folder, or another folder, HDF5 set or simulation."""
@@ -104,23 +105,24 @@ class GalaxyMorphology(ImageClassificationTask):
         folder = Path(path) if path is not None else (Path(trained_on) if trained_on else None)
         if folder is None or not folder.is_dir():
             return super().test_data(config, path, n, progress, on_stage)
-        data = self._read_folder(folder, progress, on_stage)
         if trained_on and folder.resolve() == Path(trained_on):
             seed = config["data"].get("split_seed", config["train"]["seed"])
-            test = data.subset(self._test_rows(data.labels, seed) == 1)
+            test = self._read_folder(folder, progress, on_stage,
+                                     select=lambda labels: np.flatnonzero(self._test_rows(labels, seed) == 1))
             return test, {"path": str(folder.resolve()), "n": len(test), "part": "held-out test images"}, True
+        data = self._read_folder(folder, progress, on_stage)
         return data, {"path": str(folder.resolve()), "n": len(data)}, True
 
     def simulated_test_size(self, config, n=None):
         trained_on = config["data"].get("path")
         return 0 if trained_on and Path(trained_on).is_dir() else super().simulated_test_size(config, n)
 
-    def _read_folder(self, folder, progress, on_stage):
+    def _read_folder(self, folder, progress, on_stage, select=None):
         from deepsky.data.galaxyzoo import load_galaxy_zoo
 
         if on_stage:
             on_stage(f"reading Galaxy Zoo images from {folder}")
-        data = load_galaxy_zoo(folder, size=self.image_pixels, classes="merged", progress=progress)
+        data = load_galaxy_zoo(folder, size=self.image_pixels, classes="merged", progress=progress, select=select)
         if list(data.meta["classes"]) != list(self.classes):
             raise DeepskyError(f"{folder}: classes {data.meta['classes']} do not match {list(self.classes)}")
         return data
