@@ -556,12 +556,12 @@ def to_torch(batch: np.ndarray):
     import torch
 
     tensor = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))
-    device = _weights_device()
+    device = weights_device()
     return tensor if device == "cpu" else tensor.to(device, non_blocking=True)
 
 
 @functools.lru_cache(maxsize=1)
-def _weights_device() -> str:
+def weights_device() -> str:
     """Where Keras keeps the weights, fixed once Keras is imported: batches go there."""
     from deepsky.config import torch_device
 
@@ -1061,8 +1061,8 @@ def _normalization_weights(layer):
     import keras
     import torch
 
-    mean = torch.as_tensor(layer.mean, device=_weights_device()).reshape(-1)
-    std = torch.sqrt(torch.as_tensor(layer.variance, device=_weights_device()).reshape(-1)).clamp_min(keras.config.epsilon())
+    mean = torch.as_tensor(layer.mean, device=weights_device()).reshape(-1)
+    std = torch.sqrt(torch.as_tensor(layer.variance, device=weights_device()).reshape(-1)).clamp_min(keras.config.epsilon())
     return mean, std
 
 

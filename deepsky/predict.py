@@ -75,7 +75,8 @@ def predict_array(
 
     import torch
 
-    from deepsky.config import autocast_device_type, torch_device
+    from deepsky.config import autocast_device_type
+    from deepsky.fastpath import weights_device
 
     precision = _resolve(precision)
     run = _frozen_chain(model, precision, float32_head) if TorchChain.supports(model) else None
@@ -88,7 +89,7 @@ def predict_array(
             if run is not None:
                 probs = run(batch)
             else:
-                with torch.autocast(autocast_device_type(torch_device()), dtype=torch.bfloat16, enabled=precision == "bf16"):
+                with torch.autocast(autocast_device_type(weights_device()), dtype=torch.bfloat16, enabled=precision == "bf16"):
                     probs = model(batch, training=False)
             rows = min(batch_size, n - start)
             if out is None:

@@ -52,9 +52,8 @@ def read_stack(path, bands: int, size: int, units: str = "auto"):
         (units found in the file), ``units_from`` (argument, metadata or
         median) and ``n``.
     """
-    parts = list(iter_stack(path, bands, size, units, rows=None))
-    images, ids, info = parts[0]
-    return images, ids, info
+    (part,) = iter_stack(path, bands, size, units, rows=None)
+    return part
 
 
 def iter_stack(path, bands: int, size: int, units: str = "auto", rows: int | None = CHUNK_ROWS):
@@ -141,7 +140,7 @@ class _StackFile:
             ids = self._dataset.objects.get("id")
             if ids is not None and ids.dtype.kind in "SO":
                 ids = ids.astype(str)  # h5py returns stored strings as bytes
-            self.shape, self.ids, self.units = self._dataset._arrays.shape, ids, self._dataset.meta.get("units")
+            self.shape, self.ids, self.units = self._dataset.shape, ids, self._dataset.meta.get("units")
             self.read = self._dataset.read
         else:
             raise DeepskyError(f"{path}: unknown stack format; use a .npy array or a deepsky .h5 dataset")

@@ -174,6 +174,11 @@ class DatasetFile:
             raise DeepskyError(f"{self.path}: named inputs hold different numbers of objects ({sorted(lengths)})")
         self.n = lengths.pop()
 
+    @property
+    def shape(self) -> tuple:
+        """Shape of the inputs (one array), objects first."""
+        return self._arrays.shape
+
     def read(self, rows: slice):
         """Inputs of objects ``rows`` (float32; a dict for named inputs)."""
         try:

@@ -39,9 +39,9 @@ class AsinhStretch(keras.layers.Layer):
 def _softening(layer):
     import torch
 
-    from deepsky.config import torch_device
+    from deepsky.fastpath import weights_device
 
-    return (torch.tensor(layer.softening, dtype=torch.float32, device=torch_device()),)
+    return (torch.tensor(layer.softening, dtype=torch.float32, device=weights_device()),)
 
 
 @register_kernel(AsinhStretch, weights=_softening, turns=True, cast_weights=False)

@@ -299,8 +299,9 @@ class SimulatedTask(Task):
             info = {"units": source.meta.get("units", contract.get("units"))}
             if source.n == 0:
                 raise DeepskyError(f"{path}: holds no objects")
-            for start, x in source.chunks(rows or source.n):
-                yield x, ids[start : start + len(next(iter(x.values())) if isinstance(x, dict) else x)], None, info
+            step = rows or source.n
+            for start, x in source.chunks(step):
+                yield x, ids[start : start + step], None, info
 
     def preprocessing(self, inputs) -> list:
         """Keras layers between raw inputs and the network: standardisation per channel (last axis)."""
