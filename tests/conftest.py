@@ -1,7 +1,10 @@
+import contextlib
+import io
 import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -15,6 +18,31 @@ def run_cli(*args, check=True, timeout=600):
     """Run the real ``deepsky`` command; returns the CompletedProcess."""
     result = subprocess.run([*DEEPSKY, *map(str, args)], capture_output=True, text=True, timeout=timeout)
     if check and result.returncode != 0:
+        raise AssertionError(f"deepsky {' '.join(map(str, args))} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def run_in_process(*args, check=True):
+    """Run ``deepsky.cli.main`` in this process (parsing, errors to exit status 2 and all).
+
+    It saves starting Keras and torch afresh for each command (about 5 s); ``test_cli.py``
+    keeps running the installed command itself. Returns what ``run_cli`` returns.
+    """
+    from deepsky.cli import main
+
+    out, err, argv = io.StringIO(), io.StringIO(), sys.argv
+    sys.argv = ["deepsky", *map(str, args)]
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                main()
+                code = 0
+            except SystemExit as exc:
+                code = exc.code or 0
+    finally:
+        sys.argv = argv
+    result = SimpleNamespace(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())
+    if check and code != 0:
         raise AssertionError(f"deepsky {' '.join(map(str, args))} failed:\n{result.stdout}\n{result.stderr}")
     return result
 

@@ -9,7 +9,7 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import run_cli
+from conftest import run_in_process as run_cli
 from deepsky.tasks.galaxy_profiles import (
     ANGLE_MAX_AXIS_RATIO,
     BRIGHT_LIMIT,

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from astropy.table import Table
 
-from conftest import run_cli, shared
+from conftest import run_in_process as run_cli, shared
 
 
 def test_dieleman_layers_and_one_training_step():

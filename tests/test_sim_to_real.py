@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from conftest import run_cli, shared
+from conftest import run_in_process as run_cli, shared
 
 from deepsky.errors import DeepskyError
 from deepsky.simulate import colour_images as ci

@@ -11,36 +11,15 @@ each of them; ``test_cli.py`` runs the installed command itself.
 
 import csv
 import json
-import sys
-from types import SimpleNamespace
 
 import pytest
 
+from conftest import run_in_process as run_cli
 from deepsky import tasks
 
 
-@pytest.fixture
-def run_cli(capsys, monkeypatch):
-    def run(*args, check=True):
-        from deepsky.cli import main
-
-        monkeypatch.setattr(sys, "argv", ["deepsky", *map(str, args)])
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code or 0
-        out = capsys.readouterr()
-        result = SimpleNamespace(returncode=code, stdout=out.out, stderr=out.err)
-        if check and code != 0:
-            raise AssertionError(f"deepsky {' '.join(map(str, args))} failed:\n{out.out}\n{out.err}")
-        return result
-
-    return run
-
-
 @pytest.mark.parametrize("name", tasks.names())
-def test_task_trains_evaluates_reports_and_predicts(name, tmp_path, run_cli):
+def test_task_trains_evaluates_reports_and_predicts(name, tmp_path):
     run = tmp_path / "run"
     trained = run_cli("train", name, "--n", 96, "--epochs", 1, "--batch-size", 32, "-o", run, check=False)
     if trained.returncode == 2 and "--data" in trained.stderr:
