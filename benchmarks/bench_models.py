@@ -58,7 +58,7 @@ TARGETS = {"train_vs_keras": 1.8, "train_vs_torch": 0.9, "predict_vs_keras": 4.0
 LEAK = 0.01  # Kim & Brunner's leaky ReLU slope
 CONTENTION_SETTINGS = {
     "default": {},
-    "threads1": {},  # torch.set_num_threads(1) in the training process
+    "threads1": {},  # DEEPSKY_THREADS=1 in the training process
     "passive": {"OMP_WAIT_POLICY": "PASSIVE"},
     "spincount0": {"GOMP_SPINCOUNT": "0"},
 }
