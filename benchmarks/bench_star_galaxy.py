@@ -637,7 +637,8 @@ def main(argv=None):
 
     torch.set_num_threads(os.cpu_count())
     from deepsky.config import bf16_supported
-    from deepsky.train import TrainConfig, split
+    from deepsky.data.store import split
+    from deepsky.train import TrainConfig
 
     train_index, val_index = split(len(data), 0.1, args.seed)
     train, val = data.subset(train_index), data.subset(val_index)

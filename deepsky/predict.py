@@ -195,7 +195,8 @@ def predict_files(
     table with an id column and ra/dec in degrees or x/y in 0-based pixels);
     for catalogue tasks a table of magnitudes. The table written (FITS, CSV
     or Parquet, by extension) has one row per object in input order, ``id``
-    first, then the columns of the task's objective (classes:
+    first, then any columns the task's reader found beside the inputs,
+    then the columns of the task's objective (classes:
     ``p_<class>``, ``class`` and, where rows can be unusable, ``flag``;
     regression: each parameter and its ``_err``, averaged over ``views``
     orientations where the task offers them). Stacks and data sets are read
@@ -218,8 +219,11 @@ def predict_files(
                                                       rows=max(chunk_rows, batch_size)):
         task.check_inputs(contract, x, str(inputs[0]))
         info = info or part_info
-        parts.append(task.objective.prediction_columns(task, model, x, ids, valid, part_info, contract,
-                                                       batch_size=batch_size, progress=on_predict, views=views))
+        columns = task.objective.prediction_columns(task, model, x, ids, valid, part_info, contract,
+                                                    batch_size=batch_size, progress=on_predict, views=views)
+        # columns the reader found beside the inputs (a record's catalogue values) follow the id
+        extra = part_info.get("columns") or {}
+        parts.append({"id": columns.pop("id"), **extra, **columns})
         del x  # one part of the inputs in memory at a time; the table's rows are small
     if not parts:
         raise DeepskyError(f"{inputs[0]}: holds no objects to predict")

@@ -308,13 +308,6 @@ def _record(history: dict, **values):
         history.setdefault(key, []).append(float(value))
 
 
-def split(n: int, fraction: float, seed: int):
-    """Seeded (train, validation) index arrays."""
-    order = np.random.default_rng(np.random.SeedSequence([seed, 11])).permutation(n)
-    n_val = max(1, int(round(n * fraction))) if n > 1 else 0
-    return np.sort(order[n_val:]), np.sort(order[:n_val])
-
-
 def train_task(
     task_name: str,
     out,
@@ -377,7 +370,7 @@ def train_task(
     model_options = dict(model_options or {})
     stage(f"reading {data}" if data is not None else f"{task.default_data_description} for {task.name}")
     dataset, source = task.training_data(data, n, config.seed, progress=on_simulate, on_stage=stage)
-    train_index, val_index = split(len(dataset), task.validation_fraction, config.seed)
+    train_index, val_index = task.validation_split(dataset, config.seed)
     train, val = dataset.subset(train_index), dataset.subset(val_index)
     set_seed(config.seed)
     model = task.build_model(model_name, train, **model_options)

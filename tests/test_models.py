@@ -48,5 +48,18 @@ def test_every_registered_model_has_one_step_training_tests_on_torch_and_jax():
     from test_classic_models import ALIASES, CLASSIC
     from test_zoo import ZOO
 
-    covered = set(CLASSIC) | set(ALIASES) | set(ZOO) | {"perceptron", "mlp", "kim-brunner", "dieleman", "sersic-cnn"}
+    papers = {"perceptron", "mlp", "kim-brunner", "dieleman", "sersic-cnn", "astronet", "pearson-mlp",
+              "pearson-wavelet-mlp", "pearson-cnn"}
+    covered = set(CLASSIC) | set(ALIASES) | set(ZOO) | papers
     assert set(models.names()) <= covered, sorted(set(models.names()) - covered)
+
+
+def test_astronet_has_the_triage_columns():
+    model = models.create("astronet", input_shape={"global_view": (201, 1), "local_view": (61, 1)}, num_classes=2)
+    shapes = {layer.name: tuple(layer.output.shape[1:]) for layer in model.layers}
+    # global: 5 blocks of two k5 convolutions, 16..256 filters, pool 5 stride 2; local: 2 blocks, pool 7 stride 2
+    assert shapes["global_conv1a"] == (201, 16) and shapes["global_conv5b"][-1] == 256
+    assert shapes["global_flatten"] == (768,) and shapes["local_flatten"] == (352,)
+    assert [shapes[f"fc{i}"] for i in range(1, 5)] == [(512,)] * 4 and shapes["probabilities"] == (2,)
+    with pytest.raises(DeepskyError, match="two named inputs"):
+        models.create("astronet", input_shape=(201, 1), num_classes=2)

@@ -117,6 +117,28 @@ class Dataset:
                 raise DeepskyError(f"{source.path}: {exc}") from None
 
 
+def split(n: int, fraction: float, seed: int, groups=None) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded (train, validation) index arrays, ``fraction`` of the ``n`` rows for validation.
+
+    With ``groups`` (one key per row: a star's identifier...), whole groups
+    go to one side, drawn in a seeded order until the validation side holds
+    ``fraction`` of the rows, so that no group is on both sides.
+    """
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 11]))
+    n_val = max(1, int(round(n * fraction))) if n > 1 else 0
+    if groups is None:
+        order = rng.permutation(n)
+        return np.sort(order[n_val:]), np.sort(order[:n_val])
+    keys, member = np.unique(np.asarray(groups), return_inverse=True)
+    sizes = np.bincount(member, minlength=len(keys))
+    order = rng.permutation(len(keys))
+    taken = order[: int(np.searchsorted(np.cumsum(sizes[order]), n_val) + 1)] if n_val else order[:0]
+    validation = np.isin(member, taken)
+    if validation.all() and len(keys) > 1:
+        validation = np.isin(member, taken[:-1])
+    return np.flatnonzero(~validation), np.flatnonzero(validation)
+
+
 CHUNK_ROWS = 4096  # objects read at a time where a whole file need not be in memory (predict)
 
 

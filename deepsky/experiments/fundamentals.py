@@ -58,7 +58,7 @@ def run_fundamentals(kind: str, out, data=None, epochs: int | None = None, seed:
     from deepsky.experiments.report import write_experiment_report
     from deepsky.predict import predict_array
     from deepsky.runs import write_json
-    from deepsky.train import TrainConfig, fit, split
+    from deepsky.train import TrainConfig, fit
 
     stage = on_stage or (lambda text: None)
     out = Path(out)
@@ -66,7 +66,7 @@ def run_fundamentals(kind: str, out, data=None, epochs: int | None = None, seed:
         raise DeepskyError(f"{out}: already holds an experiment; choose another -o")
     task = tasks.get(TASK)
     dataset, source = task.training_data(data, n, seed, on_stage=stage)
-    train_index, val_index = split(len(dataset), task.validation_fraction, seed)
+    train_index, val_index = task.validation_split(dataset, seed)
     train, val = dataset.subset(train_index), dataset.subset(val_index)
     test, test_source, _ = task.test_data({"data": source, "train": {"seed": seed}}, on_stage=stage)
     epochs = epochs or DEFAULT_EPOCHS[kind]

@@ -1,4 +1,4 @@
-"""Galleries of test cutouts as gri colour composites: the worst mistakes and random examples."""
+"""Galleries of test objects, the worst mistakes and random examples: cutouts as gri composites, series as curves."""
 
 from __future__ import annotations
 
@@ -93,7 +93,7 @@ def plot_gallery(inputs, path, which: str, title: str) -> bool:
     """
     indices = [int(i) for i in inputs.gallery.get(which, []) if inputs.gallery_image(int(i)) is not None]
     if not indices:
-        return False
+        return plot_series_gallery(inputs, path, which, title)
     rows = int(np.ceil(len(indices) / COLUMNS))
     bands = inputs.bands or [f"band{k}" for k in range(inputs.gallery_image(indices[0]).shape[-1])]
     colour = all(b in bands for b in COMPOSITE_BANDS)
@@ -107,6 +107,39 @@ def plot_gallery(inputs, path, which: str, title: str) -> bool:
             ax.set_title(text, fontsize=8.5, color="tab:red" if wrong else "black")
         how = "gri composite (i, r, g as red, green, blue)" if colour else f"band {bands[0]} in grey"
         fig.suptitle(f"{title}; {how}, asinh stretch; red titles are wrong calls", fontsize=10)
+    return True
+
+
+def plot_series_gallery(inputs, path, which: str, title: str) -> bool:
+    """The series (light curves, views) of the test objects in ``gallery/<which>``, one panel per object and input.
+
+    Returns False when no series are stored (cutout tasks draw images instead).
+    """
+    indices = [int(i) for i in inputs.gallery.get(which, []) if inputs.gallery_series(int(i)) is not None]
+    if not indices:
+        return False
+    names = list(inputs.gallery_series(indices[0]))
+    columns = 2 * len(names) if len(names) > 1 else COLUMNS
+    per_row = columns // len(names)
+    rows = int(np.ceil(len(indices) / per_row))
+    with figure(path, (2.6 * columns, 1.9 * rows + 0.6)) as fig:
+        axes = np.atleast_2d(fig.subplots(rows, columns, squeeze=False))
+        for ax in axes.ravel():
+            ax.set_axis_off()
+        for k, index in enumerate(indices):
+            series = inputs.gallery_series(index)
+            text, wrong = _caption(inputs, index)
+            for j, name in enumerate(names):
+                ax = axes[k // per_row, (k % per_row) * len(names) + j]
+                ax.set_axis_on()
+                values = np.asarray(series[name])
+                ax.plot(np.arange(len(values)), values[:, 0] if values.ndim == 2 else values, ".", ms=2,
+                        color="tab:red" if wrong else "black")
+                ax.set_xticks([])
+                ax.tick_params(labelsize=7)
+                ax.set_title(f"{text.splitlines()[0]}\n{name.replace('_', ' ')}" if len(names) > 1 else text,
+                             fontsize=7.5, color="tab:red" if wrong else "black")
+        fig.suptitle(f"{title}; red: wrong calls", fontsize=10)
     return True
 
 

@@ -119,6 +119,18 @@ class ReportInputs:
     def baseline_name(self) -> str:
         return str((self.baseline or {}).get("name") or "baseline")
 
+    def gallery_series(self, test_index: int) -> dict | None:
+        """The stored series of test object ``test_index``: name -> (time steps, channels), or None."""
+        index = self.gallery.get("index")
+        named = self.gallery.get("inputs")
+        if named is None:
+            images = self.gallery.get("images")
+            named = {"inputs": images} if images is not None and images.ndim == 3 else None
+        if index is None or not named:
+            return None
+        where = np.flatnonzero(index == test_index)
+        return {name: array[where[0]] for name, array in named.items()} if where.size else None
+
     def gallery_image(self, test_index: int) -> np.ndarray | None:
         """The stored cutout (H, W, bands) of test object ``test_index``, or None (none stored, or not a cutout)."""
         index = self.gallery.get("index")
@@ -185,3 +197,5 @@ def _read_objects(f, inputs: ReportInputs) -> None:
     if "gallery" in f:
         inputs.gallery.update({name: np.asarray(item[...]) for name, item in f["gallery"].items()
                                if not isinstance(item, h5py.Group)})
+        if "inputs" in f["gallery"]:  # named inputs (a light curve's views)
+            inputs.gallery["inputs"] = {name: np.asarray(item[...]) for name, item in f["gallery/inputs"].items()}

@@ -62,3 +62,43 @@ def _zoom_box():
     from matplotlib.patches import Rectangle
 
     return Rectangle((0, ZOOM_TPR), ZOOM_FPR, 1 - ZOOM_TPR, fill=True, color="grey", alpha=0.15, lw=0)
+
+
+def plot_precision_recall(inputs, path) -> bool:
+    """Draw the precision-recall curve of network and baseline, with the paper's average precision.
+
+    The operating point at the metrics' ``precision_target`` (e.g. 99%
+    precision) is marked when ``metrics.json`` holds it. Skipped (returns
+    False) for tasks with more than two classes and one-class test sets.
+    """
+    from sklearn.metrics import average_precision_score, precision_recall_curve
+
+    labels = inputs.labels
+    if not inputs.binary or len(np.unique(labels)) < 2:
+        return False
+    curves = [("network", NETWORK, inputs.scores)]
+    if inputs.baseline_scores is not None:
+        curves.append((inputs.baseline_name, BASELINE, inputs.baseline_scores))
+    positive = inputs.positive
+    with figure(path, (6.2, 4.8)) as fig:
+        ax = fig.subplots()
+        for name, colour, scores in curves:
+            precision, recall, _ = precision_recall_curve(labels, scores)
+            label = f"{name} (AP {average_precision_score(labels, scores):.3f})"
+            ax.plot(recall, precision, "-" if name == "network" else "--", color=colour, label=label)
+        target = inputs.metrics.get("precision_target")
+        if target is not None and inputs.metrics.get("recall_at_precision") is not None:
+            ax.axhline(target, ls=":", color="grey")
+            ax.plot([inputs.metrics["recall_at_precision"]], [target], "o", color=NETWORK,
+                    label=f"recall {inputs.metrics['recall_at_precision']:.3f} at {target:.0%} precision")
+        base_rate = float(np.mean(labels == 1))
+        ax.axhline(base_rate, ls=":", color="lightgrey", label=f"chance (precision {base_rate:.3f})")
+        ax.set_xlim(0, 1.01)
+        ax.set_ylim(0, 1.01)
+        ax.set_xlabel(f"recall ({positive} completeness)")
+        ax.set_ylabel(f"precision ({positive} purity)")
+        ax.legend(loc="lower left", fontsize=8)
+        paper = inputs.metrics.get("paper") or {}
+        if paper.get("average_precision") is not None:
+            ax.set_title(f"Paper: AP {paper['average_precision']} ({paper.get('citation', 'the paper')})", fontsize=9)
+    return True

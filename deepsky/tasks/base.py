@@ -17,7 +17,7 @@ import numpy as np
 
 from deepsky.baselines import BASELINE_NAME
 from deepsky.data.augment import Augmentation
-from deepsky.data.store import CHUNK_ROWS, Dataset, DatasetFile
+from deepsky.data.store import CHUNK_ROWS, Dataset, DatasetFile, split
 from deepsky.errors import DeepskyError
 from deepsky.objectives import Classification, Objective
 
@@ -130,6 +130,10 @@ class Task:
         """What a trained model expects of its input, recorded in the run directory."""
         return {"classes": list(self.classes), "layout": data.layout}
 
+    def validation_split(self, data: Dataset, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """(train, validation) rows of the training data: a seeded ``validation_fraction`` (override to keep groups whole)."""
+        return split(len(data), self.validation_fraction, seed)
+
     def augmentation(self, config) -> Augmentation | None:
         """The augmentation of training batches (None: none); ``config.augment`` switches it off."""
         return None
@@ -203,6 +207,10 @@ class SimulatedTask(Task):
         """The task's simulated data set (override)."""
         raise NotImplementedError
 
+    def simulate_test(self, n: int, seed: int, progress: Callable[[int], None] | None = None) -> Dataset:
+        """The held-out simulation (override where the paper tests on other conditions than it trains on)."""
+        return self.simulate(n, seed, progress=progress)
+
     def test_seed(self, train_seed: int) -> int:
         """Seed of the default held-out test set: never the training seed."""
         return train_seed + 1_000_003
@@ -232,7 +240,7 @@ class SimulatedTask(Task):
         seed = self.test_seed(config["train"]["seed"])
         n = n or self.default_test_size
         stage(f"simulating {n} held-out test objects (seed {seed})")
-        test = self.prepare(self.simulate(n, seed, progress=progress), f"simulated {self.name}")
+        test = self.prepare(self.simulate_test(n, seed, progress=progress), f"simulated {self.name}")
         return test, {"simulated": True, "n": n, "seed": seed}, seed != config["train"]["seed"]
 
     def check_dataset(self, data: Dataset, source: str) -> Dataset:
