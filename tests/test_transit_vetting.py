@@ -143,9 +143,30 @@ def test_vetting_trains_scores_held_out_stars_and_predicts_records(small_tess, t
     assert 0 <= float(rows[0]["p_planet"]) <= 1
 
 
-def test_a_corrupt_record_file_is_one_line_and_no_table(small_tess, tmp_path):
-    run = tmp_path / "run"
+@pytest.fixture(scope="module")
+def tiny_run(small_tess, tmp_path_factory):
+    run = tmp_path_factory.mktemp("vetting") / "run"
     run_cli("train", "transit-vetting", "--data", small_tess, "--n", 64, "--epochs", 1, "-o", run)
+    return run
+
+
+def test_light_curves_in_one_row_per_signal_out(tiny_run, tmp_path):
+    """K2-3's light curve: detrended, searched, folded and scored; single-transit signals flagged, not scored."""
+    table = tmp_path / "k2.csv"
+    run_cli("predict", tiny_run, shared("kepler_k2_lightcurves/k2") / "EPIC201367065.csv", "-o", table)
+    rows = list(csv.DictReader(line for line in table.open() if not line.startswith("#")))
+    assert [row["id"] for row in rows[:2]] == ["EPIC201367065:0", "EPIC201367065:1"]
+    assert abs(float(rows[0]["period_days"]) - 10.054) < 0.02 and int(rows[0]["transits"]) >= 7
+    for row in rows:
+        assert (row["flag"] == "") == (row["class"] != "") == (row["p_planet"] != "nan")
+        assert row["flag"] == "" or "fewer than 2 transits" in row["flag"]
+    mixed = run_cli("predict", tiny_run, shared("kepler_k2_lightcurves/k2") / "EPIC201367065.csv",
+                    shared(TESS) / "val-00000-of-00001", "-o", tmp_path / "mixed.csv", check=False)
+    assert mixed.returncode == 2 and "not both" in mixed.stderr and not (tmp_path / "mixed.csv").exists()
+
+
+def test_a_corrupt_record_file_is_one_line_and_no_table(small_tess, tiny_run, tmp_path):
+    run = tiny_run
     broken = tmp_path / "broken"
     data = (small_tess / "val-00000-of-00001").read_bytes()
     broken.write_bytes(data[: len(data) // 2])

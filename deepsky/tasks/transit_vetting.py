@@ -179,9 +179,27 @@ class TransitVetting(Task):
             raise DeepskyError(f"{source}: views have {got} bins per signal; the model expects {expected}")
 
     def read_inputs(self, inputs, contract, catalog=None, units="auto"):
-        """TFRecord files (or folders of them): one row per record, in order, with its catalogue values."""
+        """TFRecord files (one row per record, in order, with its catalogue values) or light-curve files.
+
+        Light curves (Kepler/K2/TESS FITS, CSV) are detrended, searched with
+        box least squares and folded: one row per signal found, with its
+        period, epoch, duration, depth and SNR; signals with fewer than two
+        transits observed are flagged, not scored.
+        """
+        from deepsky.data.lightcurves import LIGHT_CURVE_SUFFIXES, light_curve_signals
         from deepsky.data.views import read_views, record_files
 
+        curves = [Path(p).suffix.lower() in LIGHT_CURVE_SUFFIXES for p in inputs]
+        if any(curves):
+            if not all(curves):
+                raise DeepskyError(f"{inputs[curves.index(False)]}: give light curves (FITS, CSV) or TFRecord files, "
+                                   "not both in one call")
+            bins = {name: shape[0] for name, shape in contract["input_shape"].items()}
+            views, rows = light_curve_signals(inputs, bins["global_view"], bins["local_view"])
+            flags = rows.pop("flag")
+            targets = rows["target"]
+            ids = np.array([f"{target}:{int((targets[:i] == target).sum())}" for i, target in enumerate(targets)])
+            return views, ids, flags == "", {"units": contract.get("units"), "columns": rows, "flags": flags}
         files = [f for path in inputs for f in record_files(path)]
         data = self._check(read_views(files))
         ids = np.array([f"{Path(f).name}:{r}" for f, r in zip(data.objects["file"], data.objects["record"])])
