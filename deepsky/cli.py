@@ -213,7 +213,7 @@ def finetune(
 
 @app.command()
 def experiment(
-    kind: str = typer.Argument(..., help="optimizers, dropout, batchnorm, transfer or sim-to-real."),
+    kind: str = typer.Argument(..., help="optimizers, dropout, batchnorm, transfer, sim-to-real or transits."),
     output: Path = typer.Option(..., "-o", "--output", help="Folder for experiment.json, figures and report.html."),
     data: Optional[Path] = typer.Option(None, help="Labelled catalogue (default: the SDSS DR17 sample); "
                                               "sim-to-real: a Galaxy Zoo folder (default: the shared galaxyzoo1_sdss)."),
@@ -227,7 +227,7 @@ def experiment(
                                                     "for the whole training part (default 100,500,all)."),
     seed: int = typer.Option(0, help="Seed for split, weights and batches."),
 ):
-    """Measure what one ingredient does: optimizers, dropout, batch norm, transfer learning, sim-to-real."""
+    """Measure what one ingredient does: optimizers, dropout, batch norm, transfer learning, sim-to-real, transits."""
     from deepsky.experiments import run_experiment
 
     console = _console()

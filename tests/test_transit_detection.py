@@ -155,3 +155,22 @@ def test_the_light_curve_networks_train_one_step_on_jax():
     env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu", "JAX_DISABLE_MOST_OPTIMIZATIONS": "1"}
     result = subprocess.run([sys.executable, "-c", JAX_SCRIPT], capture_output=True, text=True, env=env, timeout=600)
     assert result.returncode == 0 and result.stdout.count("jax ok") == 4, result.stderr[-2000:]
+
+
+def test_the_experiment_draws_pearsons_figure_for_three_networks_and_two_detectors(tmp_path):
+    import json
+
+    from conftest import run_in_process
+
+    out = tmp_path / "exp"
+    run_in_process("experiment", "transits", "-o", out, "--n", 1200, "--epochs", 1)
+    record = json.loads((out / "experiment.json").read_text())
+    assert [v["label"] for v in record["variants"]] == ["pearson-mlp", "pearson-wavelet-mlp", "pearson-cnn"]
+    assert set(record["classical"]) == {"least_squares", "bls"} and record["n_test"] == 600
+    for metrics in [v["metrics"] for v in record["variants"]] + list(record["classical"].values()):
+        assert len(metrics["by_depth_over_noise"]) == 12 and 0 <= metrics["accuracy"] <= 1
+    assert (out / "figures" / "detection_rate.png").exists()
+    page = (out / "report.html").read_text()
+    assert "box least squares" in page and "pearson-wavelet-mlp" in page
+    again = run_in_process("experiment", "transits", "-o", out, check=False)
+    assert again.returncode == 2 and "already holds an experiment" in again.stderr

@@ -6,7 +6,9 @@ same split of the real SDSS catalogue and plots the learning curves side by
 side; ``deepsky experiment transfer`` measures transfer learning against the
 number of frozen layers; ``deepsky experiment sim-to-real`` pre-trains the
 Galaxy Zoo network on simulated galaxies and measures what that is worth
-against the number of real labels. Each writes ``experiment.json``, ``figures/`` and
+against the number of real labels; ``deepsky experiment transits`` draws
+Pearson et al.'s detection-rate figure for his three networks and two
+classical detectors. Each writes ``experiment.json``, ``figures/`` and
 ``report.html`` into its output folder.
 """
 
@@ -18,6 +20,7 @@ EXPERIMENTS = {
     "batchnorm": "a sigmoid network with and without batch normalisation (Ioffe & Szegedy 2015, the lecture's figure)",
     "transfer": "fine-tuning an SDSS-trained star-galaxy network on a few CFHTLS-like cutouts, against frozen layers",
     "sim-to-real": "galaxy morphology pre-trained on GalSim galaxies rendered as Galaxy Zoo images, against real labels",
+    "transits": "Pearson et al.'s MLP, wavelet MLP and 1-D CNN against least squares and box least squares on his test grid",
 }
 
 
@@ -45,6 +48,10 @@ def run_experiment(kind: str, out, **options):
         from deepsky.experiments.sim_to_real import run_sim_to_real
 
         return run_sim_to_real(out, **options)
+    if kind == "transits":
+        from deepsky.experiments.transits import run_transits
+
+        return run_transits(out, **options)
     from deepsky.experiments.fundamentals import run_fundamentals
 
     return run_fundamentals(kind, out, **options)

@@ -117,14 +117,25 @@ class TransitDetection(SimulatedTask):
 
     def extra_metrics(self, model, test, metrics, stage):
         """Least squares and box least squares on the same curves, thresholds set on training-grid curves; timings."""
-        from deepsky.fitting.transits import best_threshold, box_least_squares, least_squares_transit
         from deepsky.predict import predict_array
 
-        flux = np.asarray(test.inputs, np.float64)[..., 0]
-        times = _times(flux.shape[1])
         start = time.perf_counter()
         predict_array(model, test.inputs)
-        network_seconds = (time.perf_counter() - start) / len(flux)
+        network_seconds = (time.perf_counter() - start) / len(test)
+        return {"classical": self.classical_metrics(test, stage), "network_seconds_per_curve": network_seconds}
+
+    def classical_metrics(self, test, stage=None) -> dict:
+        """The least-squares transit fit and box least squares on ``test``, each with this task's metrics and timing.
+
+        Their detection thresholds (on the fitted depth over its error) are
+        the most accurate ones on simulated training-grid curves of another
+        seed, never on ``test``.
+        """
+        from deepsky.fitting.transits import best_threshold, box_least_squares, least_squares_transit
+
+        stage = stage or (lambda text: None)
+        flux = np.asarray(test.inputs, np.float64)[..., 0]
+        times = _times(flux.shape[1])
         stage(f"setting the classical methods' thresholds on {CALIBRATION_CURVES} training-grid curves")
         calibration = self.simulate(CALIBRATION_CURVES, seed=7_654_321)
         calibration_flux = np.asarray(calibration.inputs, np.float64)[..., 0]
@@ -139,7 +150,7 @@ class TransitDetection(SimulatedTask):
             probability = 1.0 / (1.0 + np.exp(-np.clip(statistic - threshold, -50, 50)))
             classical[key] = {"name": name, "threshold_snr": threshold, "seconds_per_curve": seconds,
                               **self.metrics(test, np.stack([1 - probability, probability], 1))}
-        return {"classical": classical, "network_seconds_per_curve": network_seconds}
+        return classical
 
     def figures(self):
         from deepsky.report.figures import FigureSpec
@@ -165,30 +176,35 @@ def _times(points: int) -> np.ndarray:
 
 def plot_detection_rate(inputs, path) -> bool:
     """Detection rate per depth/noise for the network, the forest and the classical methods."""
-    from deepsky.report.canvas import BASELINE, NETWORK, figure
-
     metrics = inputs.metrics
     if not metrics.get("by_depth_over_noise"):
         return False
-    curves = [("network", NETWORK, "-o", metrics)]
+    curves = [("network", metrics)]
     if metrics.get("baseline"):
-        curves.append((inputs.baseline_name, BASELINE, "--s", metrics["baseline"]))
-    for (key, values), colour in zip((metrics.get("classical") or {}).items(), ("tab:green", "tab:purple")):
-        curves.append((values["name"], colour, ":^" if key == "bls" else "-.v", values))
-    with figure(path, (7.0, 4.8)) as fig:
+        curves.append((inputs.baseline_name, metrics["baseline"]))
+    curves += [(values["name"], values) for values in (metrics.get("classical") or {}).values()]
+    draw_detection_rates(curves, path, metrics.get("paper") or {})
+    return True
+
+
+def draw_detection_rates(curves, path, paper: dict) -> None:
+    """One line per ``(name, metrics)``: transits found at each depth/noise, accuracy and false positives in the legend."""
+    from deepsky.report.canvas import figure
+
+    styles = ("-o", "--s", "-.v", ":^", "-D", "--x", ":P")
+    colours = ("tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:red", "tab:brown", "tab:grey")
+    with figure(path, (7.4, 5.0)) as fig:
         ax = fig.subplots()
-        for name, colour, style, values in curves:
+        for k, (name, values) in enumerate(curves):
             rows = values.get("by_depth_over_noise") or []
             fp = values.get("false_positive_rate")
             label = f"{name} (accuracy {values['accuracy']:.3f}, false positives {fp:.3f})"
-            ax.plot([r["depth_over_noise"] for r in rows], [r["detection_rate"] for r in rows], style,
-                    color=colour, label=label, ms=4)
-        ax.axvspan(1.5, 3.0, color="grey", alpha=0.08, label="inside the training grid")
+            ax.plot([r["depth_over_noise"] for r in rows], [r["detection_rate"] for r in rows],
+                    styles[k % len(styles)], color=colours[k % len(colours)], label=label, ms=4)
+        ax.axvspan(1.5, 3.0, color="grey", alpha=0.08, label="inside the training grid (1.5-4.5)")
         ax.set_xlabel("transit depth / noise")
         ax.set_ylabel("transits found (p >= 0.5, or statistic above threshold)")
         ax.set_ylim(0, 1.02)
-        ax.legend(fontsize=7.5, loc="lower right")
-        paper = metrics.get("paper") or {}
+        ax.legend(fontsize=7, loc="upper left")
         ax.set_title(f"Paper: accuracy {paper.get('accuracy')} (deep nets) vs {paper.get('least_squares_accuracy')} "
                      f"(least squares)", fontsize=9)
-    return True
