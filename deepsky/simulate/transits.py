@@ -29,6 +29,7 @@ WINDOW_POINTS = 180
 A_OVER_RSTAR = 12.0  # Pearson holds a/R* fixed
 LIMB_DARKENING = (0.5, 0.0)  # quadratic u1, u2 as in Pearson's set-up
 CLASSES = ("no transit", "transit")
+CHUNK_CURVES = 5000  # curves per seeded chunk (a process's share of the work)
 
 
 @dataclass(frozen=True)
@@ -94,13 +95,13 @@ class _Batman:
 
 
 def _red_noise(rng, n, sigma, tau_minutes):
+    """An AR(1) series of standard deviation ``sigma`` and correlation time ``tau_minutes``."""
+    from scipy.signal import lfilter
+
     phi = np.exp(-CADENCE_MINUTES / tau_minutes)
-    out = np.empty(n)
-    out[0] = rng.normal()
     shocks = rng.normal(size=n) * np.sqrt(1 - phi**2)
-    for i in range(1, n):
-        out[i] = phi * out[i - 1] + shocks[i]
-    return sigma * out
+    shocks[0] = rng.normal()  # the first value from the stationary distribution
+    return sigma * lfilter([1.0], [1.0, -phi], shocks)
 
 
 def fill_gaps(flux: np.ndarray) -> np.ndarray:
@@ -113,16 +114,40 @@ def fill_gaps(flux: np.ndarray) -> np.ndarray:
 
 
 def make_transits(n: int, seed: int = 0, grid: str | TransitGrid = PEARSON_TRAIN, realism: Realism = Realism(),
-                  progress=None) -> Dataset:
+                  progress=None, workers: int | None = None) -> Dataset:
     """``n`` light curves (relative flux, (n, 180, 1)): transits, their no-transit twins and eclipsing binaries.
 
     Labels: 1 transit, 0 no transit (a twin or an eclipsing binary). Objects
     hold every parameter per curve (``kind``: planet, twin or eb;
     ``depth_ppm``, ``depth_over_noise``, ``noise_ppm``, ``period_days``,
-    ``inclination_deg``, ``mid_transit_days``...). Same seed, same bytes.
+    ``inclination_deg``, ``mid_transit_days``...). The curves are made in
+    chunks of :data:`CHUNK_CURVES`, each with its own seed, on ``workers``
+    processes (default: every core); the same seed gives the same bytes
+    whatever the number of workers.
     """
+    from deepsky.data.store import concatenate
+    from deepsky.parallel import map_in_processes
+
     grid = GRIDS[grid] if isinstance(grid, str) else grid
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 14]))
+    if n < 1:
+        from deepsky.errors import DeepskyError
+
+        raise DeepskyError(f"the number of light curves must be positive; received {n}")
+    sizes = [min(CHUNK_CURVES, n - start) for start in range(0, n, CHUNK_CURVES)]
+    jobs = [(size, seed, k, grid, realism) for k, size in enumerate(sizes)]
+    parts = []
+    for part in map_in_processes(_make_chunk, jobs, workers if len(jobs) > 1 else 1):
+        parts.append(part)
+        if progress is not None:
+            progress(len(part))
+    data = concatenate(parts) if len(parts) > 1 else parts[0]
+    data.meta["seed"] = seed
+    return data
+
+
+def _make_chunk(job) -> Dataset:
+    n, seed, chunk, grid, realism = job
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 14, chunk]))
     times = window_times()
     span = times[-1] - times[0]
     relative = times - times.min()
@@ -198,10 +223,6 @@ def make_transits(n: int, seed: int = 0, grid: str | TransitGrid = PEARSON_TRAIN
         flux[row] = shape * noisy
         for key, value in flags.items():
             rows[key][row] = value
-        if progress is not None and (row + 1) % 1000 == 0:
-            progress(1000)
-    if progress is not None and n % 1000:
-        progress(n % 1000)
     objects = {"kind": kinds, "depth_ppm": depth_ppm[star_of], "noise_ppm": (depth_ppm / star["depth_over_noise"])[star_of],
                "mid_transit_days": mid[star_of], **{k: v[star_of] for k, v in star.items()}, **rows}
     order = rng.permutation(n)  # planets, twins and binaries mixed, not in blocks
@@ -210,4 +231,4 @@ def make_transits(n: int, seed: int = 0, grid: str | TransitGrid = PEARSON_TRAIN
     return Dataset(inputs=flux[order, :, None], labels=labels, objects=objects, meta={
         "layout": "series", "classes": list(CLASSES), "units": "relative flux",
         "cadence_minutes": CADENCE_MINUTES, "window_points": WINDOW_POINTS, "grid": grid.name,
-        "realism": asdict(realism), "seed": seed, "simulator": "batman (Kreidberg 2015) on Pearson et al. 2018's grid"})
+        "realism": asdict(realism), "simulator": "batman (Kreidberg 2015) on Pearson et al. 2018's grid"})
