@@ -16,6 +16,7 @@ minimum -1, as in the TESS triage records).
 from __future__ import annotations
 
 import csv
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -191,16 +192,36 @@ def trial_periods(span_days: float, longest_days: float, shortest_days: float = 
     return np.asarray(periods[:-1] + [longest_days])
 
 
+def _box_chunk(job):
+    """The best box of one share of the trial periods: (power, period, epoch, duration, depth, depth SNR)."""
+    from astropy.timeseries import BoxLeastSquares
+
+    time, flux, noise, periods = job
+    result = BoxLeastSquares(time, flux, np.full(len(time), noise)).power(periods, list(DURATIONS_DAYS))
+    best = int(np.nanargmax(result.power))
+    return (float(result.power[best]), float(result.period[best]), float(result.transit_time[best]),
+            float(result.duration[best]), float(result.depth[best]), float(result.depth_snr[best]))
+
+
+def _best_box(time, flux, noise, periods, workers=None):
+    """``(period, epoch, duration, depth, snr)`` of the most likely box over all ``periods``."""
+    from deepsky.parallel import map_in_processes
+
+    count = max(1, min(workers or os.cpu_count() or 1, len(periods) // 2000))
+    shares = [periods[k::count] for k in range(count)]  # interleaved: a long period costs more than a short one
+    results = list(map_in_processes(_box_chunk, [(time, flux, noise, share) for share in shares], workers))
+    return max(results, key=lambda r: r[0] if np.isfinite(r[0]) else -np.inf)[1:]
+
+
 def search_transits(curve: LightCurve, max_signals: int = 5, min_snr: float = MIN_SNR,
-                    max_period_days: float | None = None) -> list[Signal]:
+                    max_period_days: float | None = None, workers: int | None = None) -> list[Signal]:
     """Periodic transit signals in a detrended light curve, strongest first (box least squares, then mask, repeat).
 
     Periods run from 0.5 days to half the time span (two transits at
     least); the search stops at ``max_signals`` or when the best signal's
-    SNR falls below ``min_snr``.
+    SNR falls below ``min_snr``. The trial periods are shared among
+    ``workers`` processes (default: every core).
     """
-    from astropy.timeseries import BoxLeastSquares
-
     time, flux = curve.time.copy(), curve.flux.copy()
     span = np.ptp(time)
     longest = min(max_period_days or span / MIN_TRANSITS, span / MIN_TRANSITS)
@@ -213,12 +234,7 @@ def search_transits(curve: LightCurve, max_signals: int = 5, min_snr: float = MI
     for _ in range(max_signals):
         t, f = time[keep], flux[keep]
         noise = _noise(f)
-        model = BoxLeastSquares(t, f, np.full(len(t), noise))
-        result = model.power(periods, list(DURATIONS_DAYS))
-        best = int(np.nanargmax(result.power))
-        period, epoch = float(result.period[best]), float(result.transit_time[best])
-        duration, depth = float(result.duration[best]), float(result.depth[best])
-        snr = float(result.depth_snr[best])
+        period, epoch, duration, depth, snr = _best_box(t, f, noise, periods, workers)
         if not np.isfinite(snr) or snr < min_snr:
             break
         count = len(_observed_epochs(time[keep], period, epoch, duration))
