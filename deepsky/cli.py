@@ -121,6 +121,8 @@ def train(
                    "zoom and shift, as Dieleman et al.; default: the task's)."),
     survey: Optional[str] = typer.Option(None, help="Survey preset of simulated cutouts (sdss, cfhtls...; default: the task's)."),
     class_weight: Optional[str] = typer.Option(None, help="none; balanced (rare classes weigh in as much as common ones); sqrt (halfway) (default: the task's)."),
+    ensemble: int = typer.Option(1, help="Networks to train (seeds seed, seed+1, ...); the saved model averages "
+                                         "their outputs (Yu et al. average 10)."),
     resume: bool = typer.Option(
         False, "--resume", help="Continue an interrupted run from its last epoch, with its stored settings (--epochs may extend it)."
     ),
@@ -137,7 +139,7 @@ def train(
     else:
         config = default_config(spec, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
                                 precision=precision, augment=augment, seed=seed, class_weight=class_weight,
-                                rotations=rotations)
+                                rotations=rotations, ensemble=ensemble)
     run = _train_with_progress(output, n or (spec.default_train_size if spec else None), task=task, data=data,
                                model_name=model, config=config, n=n, resume=resume,
                                task_options=spec.options if spec else None)

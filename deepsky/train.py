@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -45,6 +46,7 @@ class TrainConfig:
     optimizer: str = "adamw"  # or a name from deepsky.optimizers (sgd, nesterov, adagrad, ...)
     class_weight: str = "none"  # "balanced": weights 1/frequency; "sqrt": 1/sqrt(frequency), a gentler pull
     schedule: str = "warmup-cosine"  # or "constant"
+    ensemble: int = 1  # networks trained with seeds seed, seed+1, ...; the saved model averages their outputs
 
     def resolved_precision(self) -> str:
         if self.precision not in ("auto", "bf16", "fp32"):
@@ -62,6 +64,8 @@ class TrainConfig:
             raise DeepskyError(f"schedule must be warmup-cosine or constant; received {self.schedule!r}")
         if self.epochs < 1 or self.batch_size < 1:
             raise DeepskyError(f"epochs and batch size must be positive; received {self.epochs}, {self.batch_size}")
+        if self.ensemble < 1:
+            raise DeepskyError(f"an ensemble needs at least one network; received {self.ensemble}")
 
 
 def learning_rate_at(config: TrainConfig, step: int, steps_per_epoch: int) -> float:
@@ -404,11 +408,15 @@ def train_task(
         _save_baseline_features(task, run.path / "baseline_features.h5", train)
     stage(f"training {model_name} on {len(train)} examples ({len(val)} for validation); "
           f"{hardware_summary()}, {config.resolved_precision()}")
-    history = fit(model, train.inputs, train.labels, val.inputs, val.labels, config,
-                  checkpoint_dir=run.checkpoint_dir, resume=resume and Checkpoint(run.checkpoint_dir).exists,
-                  on_batch=on_batch, on_epoch=on_epoch, objective=task.objective,
-                  augmentation=task.augmentation(config))
-    recorded = task.objective.after_training(model, config, train.labels)
+    if config.ensemble > 1:
+        model, history, recorded = _train_ensemble(task, model_name, model_options, model, train, val, config, run,
+                                                   resume, stage, on_batch, on_epoch)
+    else:
+        history = fit(model, train.inputs, train.labels, val.inputs, val.labels, config,
+                      checkpoint_dir=run.checkpoint_dir, resume=resume and Checkpoint(run.checkpoint_dir).exists,
+                      on_batch=on_batch, on_epoch=on_epoch, objective=task.objective,
+                      augmentation=task.augmentation(config))
+        recorded = task.objective.after_training(model, config, train.labels)
     if recorded:
         write_json(run.config_path, {**Run.open(out).config, **recorded})
     tmp = run.path / ".model.part.keras"
@@ -416,6 +424,73 @@ def train_task(
     os.replace(tmp, run.model_path)
     write_json(run.history_path, history)
     return run
+
+
+def _train_ensemble(task, model_name, model_options, first, train, val, config, run, resume, stage, on_batch,
+                    on_epoch):
+    """Train ``config.ensemble`` networks (seeds ``seed``, ``seed + 1``...) and average their outputs in one model.
+
+    Each finished member is saved under ``members/``, each unfinished one
+    checkpoints on its own, so an interrupted ensemble resumes in the
+    member it stopped in. Returns ``(model, history, recorded)``: history
+    is the members' mean per epoch, with each member's under ``members``.
+    """
+    from dataclasses import replace
+
+    from deepsky.config import set_seed
+    from deepsky.io import load_model
+    from deepsky.runs import read_json, write_json
+
+    folder = run.path / "members"
+    folder.mkdir(exist_ok=True)
+    members, histories, recorded = [], [], {}
+    for k in range(config.ensemble):
+        path, history_path = folder / f"member{k}.keras", folder / f"member{k}.json"
+        if resume and path.exists() and history_path.exists():
+            members.append(load_model(path))
+            histories.append(read_json(history_path))
+            continue
+        member_config = replace(config, seed=config.seed + k, ensemble=1)
+        if k == 0:
+            member = first
+        else:
+            set_seed(member_config.seed)
+            member = task.build_model(model_name, train, **model_options)
+        stage(f"ensemble member {k + 1} of {config.ensemble} (seed {member_config.seed})")
+        checkpoint = run.path / f"checkpoint_member{k}"
+        history = fit(member, train.inputs, train.labels, val.inputs, val.labels, member_config,
+                      checkpoint_dir=checkpoint, resume=resume and Checkpoint(checkpoint).exists,
+                      on_batch=on_batch, on_epoch=on_epoch, objective=task.objective,
+                      augmentation=task.augmentation(member_config))
+        recorded = task.objective.after_training(member, member_config, train.labels) or recorded
+        tmp = folder / f".member{k}.part.keras"
+        member.save(tmp)
+        os.replace(tmp, path)
+        write_json(history_path, history)
+        shutil.rmtree(checkpoint, ignore_errors=True)  # the saved member supersedes it
+        members.append(member)
+        histories.append(history)
+    history = {key: np.mean([h[key] for h in histories], axis=0).tolist() for key in histories[0]
+               if all(key in h and len(h[key]) == len(histories[0][key]) for h in histories)}
+    history["members"] = histories
+    return average_outputs(members), history, {**recorded, "ensemble": config.ensemble}
+
+
+def average_outputs(members):
+    """One Keras model whose output is the mean of ``members``' outputs (the same inputs, each member nested)."""
+    import keras
+
+    if len(members) == 1:
+        return members[0]
+    first = members[0]
+    inputs = [keras.Input(tuple(x.shape[1:]), name=x.name.split(":")[0]) for x in first.inputs]
+    fed = inputs if len(inputs) > 1 else inputs[0]
+    if len(first.outputs) != 1:
+        raise DeepskyError(f"an ensemble averages one output; {first.name} has {len(first.outputs)}")
+    member_inputs = lambda m: m.inputs if len(m.inputs) > 1 else m.inputs[0]  # noqa: E731
+    outputs = [keras.Model(member_inputs(m), m.outputs[0], name=f"member_{k}")(fed) for k, m in enumerate(members)]
+    mean = keras.layers.Average(name="ensemble_mean", dtype="float32")(outputs)
+    return keras.Model(fed, mean, name=f"{first.name}_ensemble_of_{len(members)}")
 
 
 def _save_baseline_features(task, path: Path, train) -> None:
