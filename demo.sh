@@ -3,7 +3,9 @@
 # the report. ./demo.sh runs star-galaxy (simulated SDSS-like cutouts, Kim & Brunner's ConvNet,
 # a few minutes on 2 cores); ./demo.sh galaxy-profiles the structural-parameter task against the
 # least-squares fit (about 15 minutes); ./demo.sh galaxy-morphology the Galaxy Zoo classifier
-# (needs ../shared/data/galaxyzoo1_sdss, about 20 minutes).
+# (needs ../shared/data/galaxyzoo1_sdss, about 20 minutes); ./demo.sh transit-detection Pearson et al.'s
+# transit finder against least squares and box least squares (about a minute); ./demo.sh transit-vetting
+# AstroNet on the real TESS signals (needs ../shared/data/tess_astronet_triage, about 5 minutes).
 set -euo pipefail
 cd "$(dirname "$0")"
 task="${1:-star-galaxy}"
