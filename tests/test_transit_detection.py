@@ -99,7 +99,7 @@ def test_the_wavelet_layer_gives_pywavelets_db2_coefficients():
     from deepsky import models
 
     model = models.create("pearson-wavelet-mlp", input_shape=(180, 1), num_classes=2)
-    wavelet = keras.Model(model.inputs, model.get_layer("db2_level1").output)
+    wavelet = keras.Model(model.inputs[0], model.get_layer("db2_level1").output)
     x = np.random.default_rng(0).normal(size=(1, 180, 1)).astype(np.float32)
     out = np.asarray(wavelet(x))[0]
     approximation, detail = pywt.dwt((x[0, :, 0] - x.mean()) / x.std(), "db2", mode="zero")
