@@ -412,11 +412,8 @@ def train_task(
         model, history, recorded = _train_ensemble(task, model_name, model_options, model, train, val, config, run,
                                                    resume, stage, on_batch, on_epoch)
     else:
-        history = fit(model, train.inputs, train.labels, val.inputs, val.labels, config,
-                      checkpoint_dir=run.checkpoint_dir, resume=resume and Checkpoint(run.checkpoint_dir).exists,
-                      on_batch=on_batch, on_epoch=on_epoch, objective=task.objective,
-                      augmentation=task.augmentation(config))
-        recorded = task.objective.after_training(model, config, train.labels)
+        history, recorded = _fit_task_model(task, model, train, val, config, run.checkpoint_dir, resume, on_batch,
+                                            on_epoch)
     if recorded:
         write_json(run.config_path, {**Run.open(out).config, **recorded})
     tmp = run.path / ".model.part.keras"
@@ -424,6 +421,16 @@ def train_task(
     os.replace(tmp, run.model_path)
     write_json(run.history_path, history)
     return run
+
+
+def _fit_task_model(task, model, train, val, config, checkpoint_dir, resume, on_batch, on_epoch):
+    """``fit`` with the task's objective and augmentation, checkpointing into ``checkpoint_dir``; then the objective's
+    after-training step. Returns ``(history, what the objective records in config.json)``."""
+    history = fit(model, train.inputs, train.labels, val.inputs, val.labels, config,
+                  checkpoint_dir=checkpoint_dir, resume=resume and Checkpoint(checkpoint_dir).exists,
+                  on_batch=on_batch, on_epoch=on_epoch, objective=task.objective,
+                  augmentation=task.augmentation(config))
+    return history, task.objective.after_training(model, config, train.labels)
 
 
 def _train_ensemble(task, model_name, model_options, first, train, val, config, run, resume, stage, on_batch,
@@ -458,11 +465,9 @@ def _train_ensemble(task, model_name, model_options, first, train, val, config, 
             member = task.build_model(model_name, train, **model_options)
         stage(f"ensemble member {k + 1} of {config.ensemble} (seed {member_config.seed})")
         checkpoint = run.path / f"checkpoint_member{k}"
-        history = fit(member, train.inputs, train.labels, val.inputs, val.labels, member_config,
-                      checkpoint_dir=checkpoint, resume=resume and Checkpoint(checkpoint).exists,
-                      on_batch=on_batch, on_epoch=on_epoch, objective=task.objective,
-                      augmentation=task.augmentation(member_config))
-        recorded = task.objective.after_training(member, member_config, train.labels) or recorded
+        history, done = _fit_task_model(task, member, train, val, member_config, checkpoint, resume, on_batch,
+                                        on_epoch)
+        recorded = done or recorded
         tmp = folder / f".member{k}.part.keras"
         member.save(tmp)
         os.replace(tmp, path)

@@ -15,6 +15,7 @@ import struct
 from pathlib import Path
 from typing import Iterator
 
+import google_crc32c
 import numpy as np
 
 from deepsky.errors import DeepskyError
@@ -23,8 +24,6 @@ _MASK_DELTA = 0xA282EAD8
 
 
 def _masked_crc(data: bytes) -> int:
-    import google_crc32c
-
     crc = google_crc32c.value(data)
     return (((crc >> 15) | (crc << 17)) + _MASK_DELTA) & 0xFFFFFFFF
 

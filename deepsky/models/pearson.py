@@ -21,8 +21,8 @@ DB2_LOW = np.array([1 - _S3, 3 - _S3, 3 + _S3, 1 + _S3]) / (4 * np.sqrt(2.0))
 DB2_HIGH = np.array([-(1 + _S3), 3 + _S3, -(3 - _S3), 1 - _S3]) / (4 * np.sqrt(2.0))
 
 
-def _head(x, num_classes, name):
-    import keras
+def _head(x, num_classes):
+    """Dense layers of 64, 32 and 8 ReLU units, then the class probabilities."""
     from keras import layers
 
     for i, width in enumerate(HIDDEN, 1):
@@ -47,7 +47,7 @@ def pearson_mlp(input_shape=(180, 1), num_classes=2):
 
     inputs, x = _start(input_shape)
     x = layers.Flatten(name="flatten")(x)
-    return keras.Model(inputs, _head(x, num_classes, "mlp"), name="pearson_mlp")
+    return keras.Model(inputs, _head(x, num_classes), name="pearson_mlp")
 
 
 @register_model("pearson-wavelet-mlp",
@@ -62,7 +62,7 @@ def pearson_wavelet_mlp(input_shape=(180, 1), num_classes=2):
     # a convolution correlates; the wavelet transform convolves: the filters run backwards
     wavelet.set_weights([np.stack([DB2_LOW[::-1], DB2_HIGH[::-1]], axis=1)[:, None, :].astype(np.float32)])
     x = layers.Flatten(name="flatten")(x)
-    return keras.Model(inputs, _head(x, num_classes, "wavelet"), name="pearson_wavelet_mlp")
+    return keras.Model(inputs, _head(x, num_classes), name="pearson_wavelet_mlp")
 
 
 @register_model("pearson-cnn", "Pearson et al. (2018): a 1-D CNN (16 and 8 filters of width 5, average pooling) "
@@ -77,4 +77,4 @@ def pearson_cnn(input_shape=(180, 1), num_classes=2):
     x = layers.Conv1D(8, 5, name="conv2")(x)
     x = layers.AveragePooling1D(5, strides=2, name="pool2")(x)
     x = layers.Flatten(name="flatten")(x)
-    return keras.Model(inputs, _head(x, num_classes, "cnn"), name="pearson_cnn")
+    return keras.Model(inputs, _head(x, num_classes), name="pearson_cnn")

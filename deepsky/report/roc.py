@@ -26,11 +26,9 @@ def plot_roc(inputs, path) -> bool:
     from sklearn.metrics import roc_auc_score, roc_curve
 
     labels = inputs.labels
-    if not inputs.binary or len(np.unique(labels)) < 2:
+    curves = _scored_curves(inputs)
+    if curves is None:
         return False
-    curves = [("network", NETWORK, inputs.scores)]
-    if inputs.baseline_scores is not None:
-        curves.append((inputs.baseline_name, BASELINE, inputs.baseline_scores))
     positive = inputs.positive
     with figure(path, (10.0, 4.6)) as fig:
         full, zoom = fig.subplots(1, 2)
@@ -58,6 +56,16 @@ def plot_roc(inputs, path) -> bool:
     return True
 
 
+def _scored_curves(inputs):
+    """``(name, colour, scores)`` of the network and, where stored, the baseline; None unless two classes are tested."""
+    if not inputs.binary or len(np.unique(inputs.labels)) < 2:
+        return None
+    curves = [("network", NETWORK, inputs.scores)]
+    if inputs.baseline_scores is not None:
+        curves.append((inputs.baseline_name, BASELINE, inputs.baseline_scores))
+    return curves
+
+
 def _zoom_box():
     from matplotlib.patches import Rectangle
 
@@ -74,11 +82,9 @@ def plot_precision_recall(inputs, path) -> bool:
     from sklearn.metrics import average_precision_score, precision_recall_curve
 
     labels = inputs.labels
-    if not inputs.binary or len(np.unique(labels)) < 2:
+    curves = _scored_curves(inputs)
+    if curves is None:
         return False
-    curves = [("network", NETWORK, inputs.scores)]
-    if inputs.baseline_scores is not None:
-        curves.append((inputs.baseline_name, BASELINE, inputs.baseline_scores))
     positive = inputs.positive
     with figure(path, (6.2, 4.8)) as fig:
         ax = fig.subplots()

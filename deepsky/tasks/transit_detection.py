@@ -20,6 +20,7 @@ from deepsky.tasks.base import Headline, SimulatedTask
 from deepsky.tasks.registry import register_task
 
 CALIBRATION_CURVES = 2000  # training-grid curves that set the classical methods' thresholds (another seed)
+TIMED_CURVES = 2048  # curves the network's time per curve is measured on
 
 
 @register_task
@@ -119,9 +120,10 @@ class TransitDetection(SimulatedTask):
         """Least squares and box least squares on the same curves, thresholds set on training-grid curves; timings."""
         from deepsky.predict import predict_array
 
+        timed = np.asarray(test.inputs)[:TIMED_CURVES]  # evaluate has predicted them all; this is for the clock
         start = time.perf_counter()
-        predict_array(model, test.inputs)
-        network_seconds = (time.perf_counter() - start) / len(test)
+        predict_array(model, timed)
+        network_seconds = (time.perf_counter() - start) / len(timed)
         return {"classical": self.classical_metrics(test, stage), "network_seconds_per_curve": network_seconds}
 
     def classical_metrics(self, test, stage=None) -> dict:
