@@ -209,10 +209,11 @@ def _graph_cases():
         "inception-v1": lambda: create("inception-v1", input_shape=(32, 32, 3), num_classes=4),
         "two-view-1d": _two_view_model,
         "unet": _tiny_unet,
+        "deep-hits": lambda: create("deep-hits", input_shape=(21, 21, 4), num_classes=2),  # shared layers, turns
     }
 
 
-@pytest.mark.parametrize("name", ["resnet-18", "inception-v1", "two-view-1d", "unet"])
+@pytest.mark.parametrize("name", ["resnet-18", "inception-v1", "two-view-1d", "unet", "deep-hits"])
 def test_graph_forward_matches_keras_in_float32(name):
     """Residual additions, concatenations, two inputs, transposed convolutions: the fast path equals Keras."""
     import torch

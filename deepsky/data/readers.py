@@ -46,7 +46,7 @@ def read_cutout_inputs(inputs, contract: dict, catalog=None, units: str = "auto"
     if len(inputs) == 1 and suffix(inputs[0]) in STACK_SUFFIXES:
         from deepsky.data.stacks import read_stack
 
-        return read_stack(inputs[0], bands=bands, size=size, units=units)
+        return read_stack(inputs[0], bands=bands, size=size, units=units, native_units=contract.get("units"))
     raise DeepskyError(
         f"{inputs[0]}: give one cutout stack ({', '.join(STACK_SUFFIXES)}) or FITS images "
         f"({', '.join(FITS_SUFFIXES)}) with --catalog"

@@ -22,7 +22,7 @@ _MAX_LISTED = 10
 _WHY = {"argument": "as asked", "metadata": "as the file says", "median": "median pixel above 15"}
 
 
-def read_stack(path, bands: int, size: int, units: str = "auto"):
+def read_stack(path, bands: int, size: int, units: str = "auto", native_units: str | None = None):
     """Read cutouts from a ``.npy`` array or a deepsky HDF5 dataset.
 
     Parameters
@@ -40,6 +40,10 @@ def read_stack(path, bands: int, size: int, units: str = "auto"):
         Pixel units in the file. ``"auto"`` trusts the file's metadata, else
         takes a finite median pixel above 15 as SDSS asinh magnitudes.
         Luptitudes are only understood for the 5 SDSS bands u, g, r, i, z.
+    native_units : str, optional
+        The units the model was trained on (its contract's); a stack whose
+        metadata names them is read as it is, whatever they are (Jy/beam,
+        difference-image stamps).
 
     Returns
     -------
@@ -52,11 +56,12 @@ def read_stack(path, bands: int, size: int, units: str = "auto"):
         (units found in the file), ``units_from`` (argument, metadata or
         median) and ``n``.
     """
-    (part,) = iter_stack(path, bands, size, units, rows=None)
+    (part,) = iter_stack(path, bands, size, units, rows=None, native_units=native_units)
     return part
 
 
-def iter_stack(path, bands: int, size: int, units: str = "auto", rows: int | None = CHUNK_ROWS):
+def iter_stack(path, bands: int, size: int, units: str = "auto", rows: int | None = CHUNK_ROWS,
+               native_units: str | None = None):
     """:func:`read_stack` a chunk at a time: ``(images, ids, info)`` for consecutive runs of ``rows`` cutouts.
 
     Only one chunk is in memory at a time (``.npy`` files are memory-mapped,
@@ -105,7 +110,7 @@ def iter_stack(path, bands: int, size: int, units: str = "auto", rows: int | Non
                     f"{path}: cutouts {listed}{more} have NaN or infinite pixels; drop or repair them"
                 )
             if decided is None:
-                decided = _decide_units(array, path, units, stack.units)
+                decided = _decide_units(array, path, units, stack.units, native_units)
                 if decided[0] == "luptitudes" and bands != len(SDSS_BANDS):
                     raise DeepskyError(
                         f"{path}: luptitudes ({_WHY[decided[1]]}) convert only for the 5 SDSS bands "
@@ -190,9 +195,11 @@ def _channels_last_layout(shape, path: Path, bands: int, size: int) -> str:
     return layout
 
 
-def _decide_units(array, path, units, file_units):
+def _decide_units(array, path, units, file_units, native_units=None):
     if units != "auto":
         return units, "argument"
+    if file_units is not None and file_units == native_units:
+        return file_units, "metadata"
     if file_units is not None:
         if file_units not in UNITS:
             raise DeepskyError(

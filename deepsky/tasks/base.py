@@ -389,7 +389,8 @@ class ImageTask(SimulatedTask):
         from deepsky.data.stacks import iter_stack
 
         for images, ids, info in iter_stack(inputs[0], bands=len(contract["bands"]),
-                                            size=contract["cutout_pixels"][0], units=units, rows=rows):
+                                            size=contract["cutout_pixels"][0], units=units, rows=rows,
+                                            native_units=contract.get("units")):
             yield images, ids, None, info
 
     def contract(self, data: Dataset) -> dict:
