@@ -351,18 +351,26 @@ class ImageToImage(Objective):
     images from restored ones given the input, and the network learns to
     fool it (sharper images than a pixel loss alone gives). The critic
     trains on the torch fast path, and is checkpointed with the run.
+
+    The pixel loss and the critic's inputs are in units of the training
+    targets' rms pixel, so the adversarial weight means the same whatever
+    the images' flux units (nanomaggies, Jy/beam, counts).
     """
 
     name = "image-to-image"
     score_name = "mae"
     float32_head = True
 
-    def __init__(self, loss: str = "l1", adversarial: float = 0.0, critic_width: int = 32):
+    def __init__(self, loss: str = "l1", adversarial: float = 0.0, critic_width: int = 32, critic: str = "small"):
         if loss not in ("l1", "mse"):
             raise DeepskyError(f"image-to-image loss must be l1 or mse; received {loss!r}")
         if not adversarial >= 0:
             raise DeepskyError(f"the adversarial weight must be 0 or more; received {adversarial!r}")
+        if critic not in CRITICS:
+            raise DeepskyError(f"the critic must be one of {', '.join(CRITICS)}; received {critic!r}")
         self.loss, self.adversarial, self.critic_width = loss, float(adversarial), int(critic_width)
+        self.critic = critic
+        self.unit = 1.0  # the training targets' rms pixel (training_targets sets it)
         self._critic = self._critic_optimizer = self._pending_state = None
 
     # -- the adversary (torch only) ------------------------------------------------
@@ -372,23 +380,17 @@ class ImageToImage(Objective):
 
         if isinstance(inputs, dict):
             raise DeepskyError("the adversarial term needs one input image per object, not named inputs")
-        images = images.float()
+        images = images.float() / self.unit
         if inputs.shape[1:-1] == images.shape[1:-1]:
-            images = torch.cat([inputs.float(), images], dim=-1)
+            images = torch.cat([inputs.float() / self.unit, images], dim=-1)
         return images.permute(0, 3, 1, 2)
 
     def _critic_for(self, critic_input):
-        """The patch critic (built on first use, from the channels it sees): three strided convolutions."""
+        """The patch critic, built on first use from the channels it sees (:func:`_patch_critic`)."""
         import torch
 
         if self._critic is None:
-            width = self.critic_width
-            self._critic = torch.nn.Sequential(
-                torch.nn.Conv2d(critic_input.shape[1], width, 4, stride=2, padding=1), torch.nn.LeakyReLU(0.2),
-                torch.nn.Conv2d(width, 2 * width, 4, stride=2, padding=1), torch.nn.BatchNorm2d(2 * width),
-                torch.nn.LeakyReLU(0.2),
-                torch.nn.Conv2d(2 * width, 1, 3, padding=1),
-            ).to(critic_input.device)
+            self._critic = _patch_critic(critic_input.shape[1], self.critic_width, self.critic).to(critic_input.device)
             self._critic_optimizer = torch.optim.Adam(self._critic.parameters(), lr=2e-4, betas=(0.5, 0.999))
             if self._pending_state is not None:
                 self._apply_state(self._pending_state)
@@ -442,13 +444,17 @@ class ImageToImage(Objective):
             self._critic_optimizer.load_state_dict(state["optimizer"])
 
     def training_targets(self, y):
-        return np.asarray(y, dtype=np.float32)
+        y = np.asarray(y, dtype=np.float32)
+        rms = float(np.sqrt(np.mean(np.square(y[:4000], dtype=np.float64))))
+        self.unit = rms if rms > 0 and np.isfinite(rms) else 1.0
+        return y
 
     def torch_loss(self, outputs, target, weights):
         import torch.nn.functional as F
 
         outputs = outputs.float()
-        loss = F.l1_loss(outputs, target) if self.loss == "l1" else F.mse_loss(outputs, target)
+        scaled, truth = outputs / self.unit, target / self.unit
+        loss = F.l1_loss(scaled, truth) if self.loss == "l1" else F.mse_loss(scaled, truth)
         return loss, float((outputs.detach() - target).abs().mean()) * len(target)
 
     def keras_compile(self, model, optimizer):
@@ -459,7 +465,7 @@ class ImageToImage(Objective):
 
     def validation_metrics(self, outputs, y):
         diff = outputs - y
-        loss = np.abs(diff).mean() if self.loss == "l1" else (diff**2).mean()
+        loss = np.abs(diff).mean() / self.unit if self.loss == "l1" else (diff**2).mean() / self.unit**2
         return {"val_loss": float(loss), "val_mae": float(np.abs(diff).mean()),
                 "val_psnr": float(np.median(psnr(outputs, y)))}
 
@@ -481,21 +487,79 @@ class ImageToImage(Objective):
                            views=None):
         if views is not None:
             raise DeepskyError(f"--views is for regression tasks; task {task.name!r} restores images")
-        return {"id": np.asarray(ids), "image": task.predict_outputs(model, x, batch_size=batch_size,
-                                                                     progress=progress)}
+        restored = task.predict_outputs(model, x, batch_size=batch_size, progress=progress)
+        columns = {"id": np.asarray(ids), "image": restored}
+        bands = contract.get("bands") or [f"band{i}" for i in range(restored.shape[-1])]
+        for b, band in enumerate(bands):  # total flux in and out: restoration should keep it
+            columns[f"flux_in_{band}"] = np.asarray(x[..., b], np.float64).sum(axis=(1, 2))
+            columns[f"flux_out_{band}"] = restored[..., b].astype(np.float64).sum(axis=(1, 2))
+        return columns
 
     def check_output(self, output):
+        """A deepsky HDF5 stack of the restored images, or a table (FITS, CSV, Parquet) with the stack beside it."""
         if Path(output).suffix.lower() not in (".h5", ".hdf5"):
-            raise DeepskyError(f"{output}: restored images are written as a deepsky HDF5 stack; name it .h5")
+            from deepsky.data.tables import table_format
+
+            table_format(output)
 
     def write_predictions(self, columns, output, meta):
+        """``.h5``: the restored images with the table's columns as objects; a table: the images in ``<stem>_images.h5``."""
         from deepsky.data.store import Dataset
+        from deepsky.data.tables import write_table
 
-        return Dataset(inputs=columns["image"], objects={"id": columns["id"]}, meta=meta).save(output)
+        output = Path(output)
+        table = {name: values for name, values in columns.items() if name != "image"}
+        if output.suffix.lower() in (".h5", ".hdf5"):
+            return Dataset(inputs=columns["image"], objects=table, meta=meta).save(output)
+        stack = output.with_name(output.name.split(".")[0] + "_images.h5")
+        Dataset(inputs=columns["image"], objects=table, meta=meta).save(stack)
+        table["stack_row"] = np.arange(len(columns["id"]))
+        return write_table(table, output, meta={**meta, "images": str(stack)})
 
     def read_evaluation(self, f, inputs):
         if "gallery" in f:
-            inputs.gallery = {name: np.asarray(item[...]) for name, item in f["gallery"].items()}
+            inputs.gallery = {name: np.asarray(item[...]) for name, item in f["gallery"].items()
+                              if not hasattr(item, "keys")}
+
+    def figures(self):
+        from deepsky.report.figures import FigureSpec
+        from deepsky.report.restoration import plot_restoration_gallery
+
+        return [FigureSpec(
+            "restorations", "Restored images",
+            "Random held-out objects, one per row: the degraded input, the network's restoration, the classical "
+            "restoration and the truth, all four with the input's stretch (asinh, softened at three times its sky "
+            "noise), so brightness and sharpness compare by eye.", plot_restoration_gallery)]
+
+
+CRITICS = ("small", "patchgan-70")
+
+
+def _patch_critic(channels: int, width: int, kind: str):
+    """A conditional patch critic: one real/fake logit per patch of the image.
+
+    ``small``: two 4x4 stride-2 convolutions and a 3x3 one (a 22-pixel
+    patch). ``patchgan-70``: pix2pix's 70x70 PatchGAN (Isola et al. 2017),
+    C64-C128-C256-C512 with 4x4 kernels, strides 2, 2, 2, 1, batch norm
+    from the second, leaky ReLU 0.2, then a 4x4 convolution to one logit;
+    widths scaled by ``width / 64``.
+    """
+    import torch
+
+    nn = torch.nn
+    if kind == "small":
+        return nn.Sequential(
+            nn.Conv2d(channels, width, 4, stride=2, padding=1), nn.LeakyReLU(0.2),
+            nn.Conv2d(width, 2 * width, 4, stride=2, padding=1), nn.BatchNorm2d(2 * width), nn.LeakyReLU(0.2),
+            nn.Conv2d(2 * width, 1, 3, padding=1))
+    blocks, previous = [], channels
+    for index, (factor, stride) in enumerate(((1, 2), (2, 2), (4, 2), (8, 1))):
+        blocks.append(nn.Conv2d(previous, factor * width, 4, stride=stride, padding=1))
+        if index:
+            blocks.append(nn.BatchNorm2d(factor * width))
+        blocks.append(nn.LeakyReLU(0.2))
+        previous = factor * width
+    return nn.Sequential(*blocks, nn.Conv2d(previous, 1, 4, padding=1))
 
 
 def psnr(outputs: np.ndarray, targets: np.ndarray) -> np.ndarray:
@@ -506,11 +570,35 @@ def psnr(outputs: np.ndarray, targets: np.ndarray) -> np.ndarray:
     return 10 * np.log10(np.maximum(peak, 1e-30) ** 2 / np.maximum(mse, 1e-30))
 
 
+def ssim(outputs: np.ndarray, targets: np.ndarray) -> np.ndarray | None:
+    """Structural similarity (Wang et al. 2004) of each (H, W, bands) image, as scikit-image computes it.
+
+    The data range is the true image's (max - min); a 7x7 window (smaller
+    for smaller images); bands averaged. None for images under 3 pixels.
+    """
+    from skimage.metrics import structural_similarity
+
+    outputs, targets = np.asarray(outputs, np.float64), np.asarray(targets, np.float64)
+    if targets.ndim == 3:
+        outputs, targets = outputs[..., None], targets[..., None]
+    window = min(7, *targets.shape[1:3])
+    window -= 1 - window % 2  # odd
+    if window < 3:
+        return None
+    return np.array([structural_similarity(o, t, win_size=window, channel_axis=-1,
+                                           data_range=max(float(t.max() - t.min()), 1e-30))
+                     for o, t in zip(outputs, targets)])
+
+
 def image_metrics(outputs: np.ndarray, targets: np.ndarray) -> dict:
-    """Mean squared error, mean absolute error and median PSNR (dB) of restored images against the truth."""
+    """Mean squared error, mean absolute error, median PSNR (dB) and median SSIM of restored images against the truth."""
     diff = np.asarray(outputs, np.float64) - targets
-    return {"n": int(len(targets)), "mse": float((diff**2).mean()), "mae": float(np.abs(diff).mean()),
-            "psnr_db": float(np.median(psnr(outputs, targets)))}
+    out = {"n": int(len(targets)), "mse": float((diff**2).mean()), "mae": float(np.abs(diff).mean()),
+           "psnr_db": float(np.median(psnr(outputs, targets)))}
+    similarity = ssim(outputs, targets)
+    if similarity is not None:
+        out["ssim"] = float(np.median(similarity))
+    return out
 
 
 def gaussian_nll(outputs: np.ndarray, targets: np.ndarray) -> float:

@@ -44,6 +44,7 @@ class TrainConfig:
     shift_pixels: float = 0.0  # with rotations "any": centre moved by up to this in x and y
     seed: int = 0
     optimizer: str = "adamw"  # or a name from deepsky.optimizers (sgd, nesterov, adagrad, ...)
+    beta1: float = 0.9  # AdamW's first-moment decay (GANs use 0.5: pix2pix, Schawinski et al.)
     class_weight: str = "none"  # "balanced": weights 1/frequency; "sqrt": 1/sqrt(frequency), a gentler pull
     schedule: str = "warmup-cosine"  # or "constant"
     ensemble: int = 1  # networks trained with seeds seed, seed+1, ...; the saved model averages their outputs
@@ -196,7 +197,7 @@ class _TorchSteps:
         params = [v.value for v in model.trainable_variables]
         # fused: one kernel for all parameters, 15% faster training here than the default loop
         self.optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay,
-                                           fused=True)
+                                           betas=(config.beta1, 0.999), fused=True)
         self.bf16 = config.resolved_precision() == "bf16"
         objective.load_torch_state(None)  # whatever the objective trains itself starts afresh with the model
         self.device = torch_device()
@@ -254,7 +255,8 @@ class _KerasSteps:
 
         self.model, self.objective = model, objective
         if config.optimizer == "adamw":
-            optimizer = keras.optimizers.AdamW(learning_rate=config.learning_rate, weight_decay=config.weight_decay)
+            optimizer = keras.optimizers.AdamW(learning_rate=config.learning_rate, weight_decay=config.weight_decay,
+                                               beta_1=config.beta1)
         else:
             from deepsky import optimizers
 
@@ -520,7 +522,7 @@ def default_config(task, **overrides) -> TrainConfig:
     settings = dict(epochs=task.default_epochs, batch_size=task.default_batch_size,
                     learning_rate=task.default_learning_rate, augment=task.augment,
                     class_weight=task.default_class_weight, rotations=task.default_rotations,
-                    zoom=task.default_zoom, shift_pixels=task.default_shift_pixels)
+                    zoom=task.default_zoom, shift_pixels=task.default_shift_pixels, beta1=task.default_beta1)
     settings.update({k: v for k, v in overrides.items() if v is not None})
     return TrainConfig(**settings)
 

@@ -3,14 +3,11 @@
 import csv
 import importlib.util
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-from conftest import run_in_process as run_cli
+from conftest import run_in_process as run_cli, run_on_jax
 from deepsky import models, tasks
 from deepsky.baselines import difference_stamp_features, fit_random_forest
 from deepsky.data.store import Dataset
@@ -121,6 +118,5 @@ print("jax ok", loss, flush=True)
 
 @pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="JAX is not installed (./test.sh installs it)")
 def test_deep_hits_trains_one_step_on_jax():
-    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu", "JAX_DISABLE_MOST_OPTIMIZATIONS": "1"}
-    result = subprocess.run([sys.executable, "-c", JAX_SCRIPT], capture_output=True, text=True, env=env, timeout=600)
+    result = run_on_jax(JAX_SCRIPT)
     assert result.returncode == 0 and "jax ok" in result.stdout, result.stderr[-2000:]

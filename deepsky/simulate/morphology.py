@@ -647,7 +647,7 @@ def _draw_chunk(args):
     """Render one chunk of galaxies (runs in a worker process); returns (start, images, band fluxes)."""
     import galsim
 
-    params, start, seed, survey, bands, size = args
+    params, start, seed, survey, bands, size, noise = args
     pop = population_for(survey)
     gsp = _gsparams()
     n, nb = len(params["label"]), len(bands)
@@ -679,6 +679,8 @@ def _draw_chunk(args):
                     arms.drawImage(image=stamp, offset=offset, add_to_image=True)
             out[i, :, :, b] = stamp.array
             band_flux[i, b] = sum(fluxes)
+    if not noise:
+        return start, out, band_flux
     band_index = [survey.bands.index(b) for b in bands]
     electrons = survey.electrons_per_nmgy[band_index]
     sky = np.array(survey.sky_noise_nmgy)[band_index] * params["noise_scale"]
@@ -733,6 +735,7 @@ def make_morphology(
     cutout_pixels: int | None = None,
     workers: int | None = None,
     progress: Callable[[int], None] | None = None,
+    noise: bool = True,
 ) -> Dataset:
     """Simulate ``n`` galaxy cutouts of balanced morphology classes; the same seed gives the same bytes.
 
@@ -760,6 +763,9 @@ def make_morphology(
         Processes to draw with (default: all cores, at most one per chunk of 64 galaxies).
     progress : callable, optional
         Called with the number of cutouts finished after each chunk.
+    noise : bool
+        Add the survey's sky and source Poisson noise (False: the noiseless
+        images, seen through the PSF, that restoration is scored against).
 
     Returns
     -------
@@ -822,7 +828,8 @@ def make_morphology(
     images = np.empty((n, size, size, nb), np.float32)
     band_flux = np.empty((n, nb))
     jobs = [
-        ({k: v[s : s + CHUNK] for k, v in params.items()}, s, seed, survey, bands, size) for s in range(0, n, CHUNK)
+        ({k: v[s : s + CHUNK] for k, v in params.items()}, s, seed, survey, bands, size, noise)
+        for s in range(0, n, CHUNK)
     ]
     # forked workers inherit the GalSim tables warmed above
     for start, block, flux in map_in_processes(_draw_chunk, jobs, workers):
@@ -866,6 +873,6 @@ def make_morphology(
         "deepsky_version": deepsky.__version__,
         "psf": ("Airy + Gaussian, FWHM on a grid across the survey's range" if pop.space
                 else "Moffat (beta 2.5-4.5) or Kolmogorov, seeing on a 0.05 arcsec grid, FWHM per band"),
-        "noise": "Gaussian sky at the survey's depth plus source Poisson noise",
+        "noise": "Gaussian sky at the survey's depth plus source Poisson noise" if noise else "none",
     }
     return Dataset(inputs=images, labels=params["label"], objects=objects, meta=meta)

@@ -69,6 +69,7 @@ class Task:
     default_zoom: float = 1.0
     default_shift_pixels: float = 0.0
     default_class_weight: str = "none"  # "balanced" for strongly imbalanced classes
+    default_beta1: float = 0.9  # AdamW's first-moment decay
     validation_fraction: float = 0.1
     baseline_name: str = "classical baseline"
     default_data_description: str = "reading the default data"

@@ -1,0 +1,128 @@
+"""Deconvolution: the degradation, the pix2pix generator, the classical restorations, SSIM and the task."""
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+from conftest import run_in_process as run_cli, run_on_jax
+from deepsky import models, tasks
+from deepsky.data.store import Dataset
+from deepsky.errors import DeepskyError
+from deepsky.objectives import image_metrics, ssim
+from deepsky.simulate.degrade import Degradation, degrade, gaussian_kernel, make_deconvolution
+from deepsky.tasks.deconvolution import richardson_lucy, wiener
+
+
+@pytest.fixture(scope="module")
+def pairs():
+    return make_deconvolution(48, seed=3, workers=1)
+
+
+def test_the_degrading_kernel_has_the_asked_fwhm():
+    kernel = gaussian_kernel(Degradation(psf_fwhm_arcsec=2.0).sigma_pixels(0.4))
+    assert kernel.sum() == pytest.approx(1.0) and kernel.shape[0] % 2 == 1
+    centre = kernel[kernel.shape[0] // 2]
+    above = np.flatnonzero(centre >= centre.max() / 2)
+    assert above[-1] - above[0] + 1 == pytest.approx(2.0 / 0.4, abs=1.0)  # FWHM 5 pixels, to a pixel
+
+
+def test_degradation_grows_the_background_rms_by_the_noise_factor():
+    rng = np.random.default_rng(0)
+    sky = np.array([0.02, 0.05])
+    blank = (rng.standard_normal((40, 64, 64, 2)) * sky).astype(np.float32)
+    degraded = degrade(blank, 0.4, sky, Degradation(psf_fwhm_arcsec=2.0, noise_factor=3.0), rng)
+    np.testing.assert_allclose(degraded[:, 8:-8, 8:-8].std(axis=(0, 1, 2)), 3.0 * sky, rtol=0.03)
+    with pytest.raises(DeepskyError, match="at least 1"):
+        Degradation(noise_factor=0.5)
+    with pytest.raises(DeepskyError, match="positive"):
+        Degradation(psf_fwhm_arcsec=0)
+
+
+def test_pairs_are_degraded_inputs_and_noiseless_truths(pairs):
+    assert pairs.inputs.shape == pairs.labels.shape == (48, 64, 64, 3)
+    assert pairs.labels.min() > -0.1 * min(pairs.meta["sky_noise"])  # no noise: only GalSim's faint FFT ringing
+    assert image_metrics(pairs.inputs, pairs.labels)["psnr_db"] < 38
+    once, again = (make_deconvolution(6, seed=4, workers=1) for _ in range(2))
+    np.testing.assert_array_equal(once.inputs, again.inputs)
+
+
+def test_richardson_lucy_with_the_sky_put_back_beats_the_input_and_wiener(pairs):
+    kernel = gaussian_kernel(Degradation().sigma_pixels(pairs.meta["pixel_scale_arcsec"]))
+    rms = np.asarray(pairs.meta["sky_noise"]) * 1.5
+    restored = richardson_lucy(pairs.inputs, kernel, 20, 3 * rms)
+    assert restored.min() >= 0  # the estimate of the galaxy alone stays positive
+    degraded, lucy = image_metrics(pairs.inputs, pairs.labels), image_metrics(restored, pairs.labels)
+    filtered = image_metrics(wiener(pairs.inputs, kernel, 0.1), pairs.labels)
+    assert lucy["psnr_db"] > degraded["psnr_db"] + 8 and lucy["ssim"] > degraded["ssim"]
+    assert lucy["psnr_db"] > filtered["psnr_db"] > degraded["psnr_db"]
+
+
+def test_ssim_is_one_for_the_truth_and_falls_with_noise():
+    truth = np.random.default_rng(1).uniform(size=(3, 16, 16, 2))
+    np.testing.assert_allclose(ssim(truth, truth), 1.0)
+    noisy = truth + np.random.default_rng(2).normal(0, 0.3, truth.shape)
+    assert (ssim(noisy, truth) < 0.8).all()
+    assert ssim(truth[:, :2, :2], truth[:, :2, :2]) is None  # too small for a window
+
+
+def test_pix2pix_generator_is_the_paper_u_net():
+    model = models.create("pix2pix-unet", input_shape=(256, 256, 3))
+    assert model.count_params() == 54_423_875  # pix2pix's 256x256 generator, 3 bands in and out
+    shapes = {layer.name: tuple(layer.output.shape[1:]) for layer in model.layers}
+    assert shapes["down8_act"] == (1, 1, 512) and shapes["up1_skip"] == (2, 2, 1024)
+    assert shapes["image_out"] == (256, 256, 3)
+    small = models.create("pix2pix-unet", input_shape=(64, 64, 3), base_filters=32, residual=True)
+    x = np.zeros((1, 64, 64, 3), np.float32)
+    assert small.predict(x, verbose=0).shape == x.shape
+    with pytest.raises(DeepskyError, match="power of two"):
+        models.create("pix2pix-unet", input_shape=(48, 48, 3))
+    with pytest.raises(DeepskyError, match="as many bands"):
+        models.create("pix2pix-unet", input_shape=(64, 64, 3), num_classes=1, residual=True)
+
+
+def test_the_task_trains_with_the_papers_adam_and_refuses_unknown_outputs(tmp_path, pairs):
+    from deepsky.train import default_config
+
+    task = tasks.get("deconvolution")
+    config = default_config(task)
+    assert (config.beta1, config.learning_rate) == (0.5, 2e-4)
+    assert task.objective.critic == "patchgan-70" and task.objective.adversarial == pytest.approx(0.01)
+    run = tmp_path / "run"
+    data = tmp_path / "pairs.h5"
+    pairs.save(data)
+    run_cli("train", "deconvolution", "--data", data, "--epochs", 1, "--batch-size", 16, "-o", run)
+    out = tmp_path / "restored.h5"
+    run_cli("predict", run, data, "-o", out)
+    restored = Dataset.load(out)
+    assert restored.inputs.shape == pairs.inputs.shape and np.isfinite(restored.inputs).all()
+    assert restored.objects["flux_in_r"] == pytest.approx(pairs.inputs[..., 1].sum(axis=(1, 2)), rel=1e-5)
+    run_cli("predict", run, data, "-o", tmp_path / "restored.csv")  # a table, the images beside it
+    table = (tmp_path / "restored.csv").read_text().splitlines()
+    assert len(table) == 49 and table[0].startswith("id,flux_in_g") and table[0].endswith("stack_row")
+    np.testing.assert_array_equal(Dataset.load(tmp_path / "restored_images.h5").inputs, restored.inputs)
+    refused = run_cli("predict", run, data, "-o", tmp_path / "restored.txt", check=False)
+    assert refused.returncode != 0 and "restored.txt" in refused.stderr and "Traceback" not in refused.stderr
+    wrong = tmp_path / "two_bands.npy"
+    np.save(wrong, pairs.inputs[:3, ..., :2])
+    refused = run_cli("predict", run, wrong, "-o", tmp_path / "x.h5", check=False)
+    assert refused.returncode != 0 and "two_bands.npy" in refused.stderr and not (tmp_path / "x.h5").exists()
+
+
+JAX_SCRIPT = """
+import numpy as np, keras
+assert keras.backend.backend() == "jax"
+from deepsky import models
+model = models.create("pix2pix-unet", input_shape=(16, 16, 2), base_filters=8, residual=True)
+model.compile(optimizer="adam", loss="mae")
+x = np.random.default_rng(0).normal(size=(4, 16, 16, 2)).astype("float32")
+loss = float(model.train_on_batch(x, x * 0.5))
+assert np.isfinite(loss), loss
+print("jax ok", loss, flush=True)
+"""
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="JAX is not installed (./test.sh installs it)")
+def test_pix2pix_trains_one_step_on_jax():
+    result = run_on_jax(JAX_SCRIPT)
+    assert result.returncode == 0 and "jax ok" in result.stdout, result.stderr[-2000:]
