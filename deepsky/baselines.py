@@ -107,3 +107,71 @@ def difference_stamp_features(stamps: np.ndarray) -> np.ndarray:
         np.clip(sharpness, -5, 5), above_half, size, elongation, symmetry, line_share, template_centre,
         science_centre, np.clip(share, -5, 5),
     ], axis=1).astype(np.float32)
+
+
+RADIO_BASELINE_NAME = "random forest on the Fanaroff-Riley ratio and shape features"
+
+
+def radio_features(images: np.ndarray) -> np.ndarray:
+    """Fanaroff & Riley's own measure and shape features of (N, H, W, 1) thresholded radio images; (N, 9) float32.
+
+    The FR ratio (Fanaroff & Riley 1974): the distance between the
+    brightest points on either side of the host over the source's whole
+    extent; below 0.5 an FRI (brightest near the core), above an FRII
+    (brightest at the ends). Sides are split by the line through the
+    centre across the flux-weighted major axis. Also: the extent (pixels),
+    the flux-weighted mean radius over the extent, elongation, the share
+    of flux within 5 pixels of the centre and beyond half an arm's length, the
+    angle between the two brightest points seen from the centre (bent
+    sources fold, straight ones do not), the bright fraction of pixels and
+    the number of pixels above 5% of the peak.
+    """
+    from scipy import ndimage
+
+    images = np.asarray(images, np.float64)[..., 0]
+    n, height, width = images.shape
+    yy, xx = np.mgrid[:height, :width]
+    dy, dx = yy - (height - 1) / 2, xx - (width - 1) / 2
+    r = np.hypot(dy, dx)
+    out = np.zeros((n, 9))
+    for i, image in enumerate(images):
+        peak = max(image.max(), 1e-12)
+        mask = _source_islands(image > 0.05 * peak, image, r, ndimage)
+        weight = np.where(mask, image, 0.0)
+        total = max(weight.sum(), 1e-12)
+        qyy, qxx, qxy = ((weight * a).sum() / total for a in (dy * dy, dx * dx, dy * dx))
+        angle = 0.5 * np.arctan2(2 * qxy, qxx - qyy)
+        along = dx * np.cos(angle) + dy * np.sin(angle)
+        extent_each = [r[mask & side].max() if (mask & side).any() else 0.0 for side in (along >= 0, along < 0)]
+        extent = max(sum(extent_each), 1.0)
+        outer = r >= 3  # away from the core
+        brightest = []
+        for side in (along >= 0, along < 0):
+            candidates = np.where(mask & side & outer, image, -1.0)
+            j = int(candidates.argmax())
+            brightest.append((dy.flat[j], dx.flat[j]) if candidates.flat[j] > 0 else (0.0, 0.0))
+        (y1, x1), (y2, x2) = brightest
+        fr_ratio = np.hypot(y1 - y2, x1 - x2) / extent
+        fold = np.degrees(np.arccos(np.clip((y1 * y2 + x1 * x2) / max(np.hypot(y1, x1) * np.hypot(y2, x2), 1e-12),
+                                            -1, 1)))
+        elongation = np.hypot(qxx - qyy, 2 * qxy) / max(qxx + qyy, 1e-12)
+        out[i] = [fr_ratio, extent, (weight * r).sum() / total / extent, elongation,
+                  weight[r <= 5].sum() / total, weight[r > extent / 4].sum() / total, fold,
+                  (image > 0.5 * peak).sum() / max(mask.sum(), 1), mask.sum()]
+    return out.astype(np.float32)
+
+
+SOURCE_REACH_PIXELS = 45  # an island of the source comes this close to the host (arms up to ~100 arcsec)
+SOURCE_ISLAND_SHARE = 0.02  # of the flux above 5% of the peak; fainter islands are unrelated or noise
+
+
+def _source_islands(mask, image, r, ndimage):
+    """The islands of ``mask`` that belong to the source: near the centre and not negligible in flux."""
+    labels, count = ndimage.label(mask)
+    if count <= 1:
+        return mask
+    index = np.arange(1, count + 1)
+    nearest = ndimage.minimum(r, labels, index)
+    flux = ndimage.sum(image, labels, index)
+    keep = index[(nearest <= SOURCE_REACH_PIXELS) & (flux >= SOURCE_ISLAND_SHARE * flux.sum())]
+    return np.isin(labels, keep) if len(keep) else mask

@@ -215,7 +215,8 @@ def finetune(
 
 @app.command()
 def experiment(
-    kind: str = typer.Argument(..., help="optimizers, dropout, batchnorm, transfer, sim-to-real or transits."),
+    kind: str = typer.Argument(..., help="optimizers, dropout, batchnorm, transfer, sim-to-real, transits or "
+                                         "radio-fusion."),
     output: Path = typer.Option(..., "-o", "--output", help="Folder for experiment.json, figures and report.html."),
     data: Optional[Path] = typer.Option(None, help="Labelled catalogue (default: the SDSS DR17 sample); "
                                               "sim-to-real: a Galaxy Zoo folder (default: the shared galaxyzoo1_sdss)."),
@@ -227,9 +228,12 @@ def experiment(
     freeze: Optional[str] = typer.Option(None, help="transfer: comma-separated numbers of frozen layers to try."),
     labels: Optional[str] = typer.Option(None, help="sim-to-real: numbers of real labels, comma-separated, 'all' "
                                                     "for the whole training part (default 100,500,all)."),
+    model: Optional[str] = typer.Option(None, help="radio-fusion: the network of the three binary classifiers "
+                                                   "(default: the paper's AlexNet)."),
     seed: int = typer.Option(0, help="Seed for split, weights and batches."),
 ):
-    """Measure what one ingredient does: optimizers, dropout, batch norm, transfer learning, sim-to-real, transits."""
+    """Measure what one ingredient does: optimizers, dropout, batch norm, transfer learning, sim-to-real, transits,
+    radio-fusion."""
     from deepsky.experiments import run_experiment
 
     console = _console()
@@ -245,6 +249,10 @@ def experiment(
         options["labels"] = labels
     else:
         options["on_epoch"] = on_epoch
+    if kind == "radio-fusion":
+        options["model"] = model
+    elif model is not None:
+        raise DeepskyError("--model is for the radio-fusion experiment")
     path = run_experiment(kind, output, **options)
     print(f"report written to {path}")
 

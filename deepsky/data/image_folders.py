@@ -148,16 +148,17 @@ def prepare_image(path, size: int, bands: int | None = None, crop_fraction: floa
     return out.astype(np.float32), raw.shape[:2]
 
 
-def load_image(path, bands: int | None = None) -> np.ndarray:
+def load_image(path, bands: int | None = None, nan_to_zero: bool = False) -> np.ndarray:
     """One image as (height, width, bands) float32.
 
     JPEG and PNG are scaled to [0, 1] (8-bit by 255, 16-bit by 65535); a
     transparency channel is dropped; colour channels are ordered blue, green,
-    red. FITS values are kept; NaN or infinite pixels raise DeepskyError.
-    If ``bands`` is given, an image with another band count raises
-    DeepskyError naming the file and both counts.
+    red. FITS values are kept; NaN or infinite pixels raise DeepskyError,
+    or become 0 with ``nan_to_zero`` (blanked pixels of survey cutouts), as
+    long as some pixel is finite. If ``bands`` is given, an image with
+    another band count raises DeepskyError naming the file and both counts.
     """
-    raw, scale, reverse = _decode(Path(path), bands)
+    raw, scale, reverse = _decode(Path(path), bands, nan_to_zero)
     image = raw[..., ::-1] if reverse else raw
     return (image.astype(np.float64) / scale).astype(np.float32)
 
@@ -275,12 +276,12 @@ def _box_average(array: np.ndarray, axis: int, first: np.ndarray, weights: np.nd
     return out
 
 
-def _decode(path: Path, bands: int | None):
+def _decode(path: Path, bands: int | None, nan_to_zero: bool = False):
     """``(raw, scale, reverse)``: pixels as stored (H, W, bands), the divisor to [0, 1] units, and
     whether the channels are red, green, blue (to be reversed to blue, green, red)."""
     suffix = _suffix(path)
     if suffix in FITS_SUFFIXES:
-        raw, scale = _load_fits(path, bands), 1.0
+        raw, scale = _load_fits(path, bands, nan_to_zero), 1.0
     elif suffix in PICTURE_SUFFIXES:
         raw, scale = _load_picture(path)
     else:
@@ -332,7 +333,7 @@ def _grey_palette(picture) -> bool:
     return bool(len(triples)) and bool((triples == triples[:, :1]).all())
 
 
-def _load_fits(path: Path, bands: int | None) -> np.ndarray:
+def _load_fits(path: Path, bands: int | None, nan_to_zero: bool = False) -> np.ndarray:
     from astropy.io import fits
 
     try:
@@ -371,6 +372,10 @@ def _load_fits(path: Path, bands: int | None) -> np.ndarray:
             f"{path}: image has {data.ndim} dimensions {data.shape}; expected 2-D or a 3-D cube of bands"
         )
     bad = int(np.count_nonzero(~np.isfinite(image)))
+    if bad and nan_to_zero:
+        if bad == image.size:
+            raise DeepskyError(f"{path}: every pixel is NaN or infinite; the image holds no data")
+        return np.ascontiguousarray(np.where(np.isfinite(image), image, 0).astype(np.float32))
     if bad:
         raise DeepskyError(
             f"{path}: {bad} NaN or infinite pixels; fill or mask them before prediction"

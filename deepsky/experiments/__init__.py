@@ -8,7 +8,8 @@ number of frozen layers; ``deepsky experiment sim-to-real`` pre-trains the
 Galaxy Zoo network on simulated galaxies and measures what that is worth
 against the number of real labels; ``deepsky experiment transits`` draws
 Pearson et al.'s detection-rate figure for his three networks and two
-classical detectors. Each writes ``experiment.json``, ``figures/`` and
+classical detectors; ``deepsky experiment radio-fusion`` Aniyan & Thorat's
+three-class fusion classifier. Each writes ``experiment.json``, ``figures/`` and
 ``report.html`` into its output folder.
 """
 
@@ -21,6 +22,7 @@ EXPERIMENTS = {
     "transfer": "fine-tuning an SDSS-trained star-galaxy network on a few CFHTLS-like cutouts, against frozen layers",
     "sim-to-real": "galaxy morphology pre-trained on GalSim galaxies rendered as Galaxy Zoo images, against real labels",
     "transits": "Pearson et al.'s MLP, wavelet MLP and 1-D CNN against least squares and box least squares on his test grid",
+    "radio-fusion": "Aniyan & Thorat's fusion of three binary networks (FRI, FRII, bent), '?' below 90%, against the paper's table",
 }
 
 
@@ -48,6 +50,10 @@ def run_experiment(kind: str, out, **options):
         from deepsky.experiments.sim_to_real import run_sim_to_real
 
         return run_sim_to_real(out, **options)
+    if kind == "radio-fusion":
+        from deepsky.experiments.radio_fusion import run_radio_fusion
+
+        return run_radio_fusion(out, **options)
     if kind == "transits":
         from deepsky.experiments.transits import run_transits
 
