@@ -10,6 +10,7 @@ COMPOSITE_BANDS = ("i", "r", "g")  # -> red, green, blue, as SDSS colour images
 SOFTENING_SIGMAS = 3.0  # asinh softening in units of the sky noise: noise stays dark, faint wings show
 BORDER = 4  # pixels of each edge that measure the sky noise
 COLUMNS = 4
+MAX_STRIP_BANDS = 4  # cutouts of 2-4 bands that make no gri composite are shown band by band
 
 
 def colour_composite(image: np.ndarray, bands) -> np.ndarray:
@@ -94,20 +95,34 @@ def plot_gallery(inputs, path, which: str, title: str) -> bool:
     indices = [int(i) for i in inputs.gallery.get(which, []) if inputs.gallery_image(int(i)) is not None]
     if not indices:
         return plot_series_gallery(inputs, path, which, title)
-    rows = int(np.ceil(len(indices) / COLUMNS))
     bands = inputs.bands or [f"band{k}" for k in range(inputs.gallery_image(indices[0]).shape[-1])]
     colour = all(b in bands for b in COMPOSITE_BANDS)
-    with figure(path, (2.1 * COLUMNS, 2.35 * rows + 0.6)) as fig:
-        axes = np.atleast_1d(fig.subplots(rows, COLUMNS)).ravel()
+    strip = not colour and 1 < len(bands) <= MAX_STRIP_BANDS
+    columns = 2 if strip else COLUMNS
+    rows = int(np.ceil(len(indices) / columns))
+    panel_height = 4.2 / len(bands) if strip else 2.1
+    with figure(path, (8.4, (panel_height + 0.5) * rows + 0.6)) as fig:
+        axes = np.atleast_1d(fig.subplots(rows, columns)).ravel()
         for ax in axes:
             ax.set_axis_off()
         for ax, index in zip(axes, indices):
-            ax.imshow(colour_composite(inputs.gallery_image(index), bands), origin="lower", interpolation="nearest")
+            image = inputs.gallery_image(index)
+            picture = band_strip(image) if strip else colour_composite(image, bands)
+            ax.imshow(picture, origin="lower", interpolation="nearest")
             text, wrong = _caption(inputs, index)
             ax.set_title(text, fontsize=8.5, color="tab:red" if wrong else "black")
-        how = "gri composite (i, r, g as red, green, blue)" if colour else f"band {bands[0]} in grey"
-        fig.suptitle(f"{title}; {how}, asinh stretch; red titles are wrong calls", fontsize=10)
+        how = ("gri composite (i, r, g as red, green, blue)" if colour
+               else f"bands {', '.join(bands)} side by side, each in grey" if strip else f"band {bands[0]} in grey")
+        separator = "\n" if strip else " "  # the strip's caption is long: two lines
+        fig.suptitle(f"{title}; {how},{separator}asinh stretch; red titles are wrong calls", fontsize=10)
     return True
+
+
+def band_strip(image: np.ndarray) -> np.ndarray:
+    """The bands of one (H, W, bands) cutout side by side, each in grey with its own stretch; (H, bands x W, 3)."""
+    planes = [colour_composite(image[..., [k]], ["band"]) for k in range(image.shape[-1])]
+    gap = np.ones((image.shape[0], 1, 3))
+    return np.concatenate([part for plane in planes for part in (plane, gap)][:-1], axis=1)
 
 
 def plot_series_gallery(inputs, path, which: str, title: str) -> bool:
