@@ -5,7 +5,10 @@
 # least-squares fit (about 15 minutes); ./demo.sh galaxy-morphology the Galaxy Zoo classifier
 # (needs ../shared/data/galaxyzoo1_sdss, about 20 minutes); ./demo.sh transit-detection Pearson et al.'s
 # transit finder against least squares and box least squares (about a minute); ./demo.sh transit-vetting
-# AstroNet on the real TESS signals (needs ../shared/data/tess_astronet_triage, about 5 minutes).
+# AstroNet on the real TESS signals (needs ../shared/data/tess_astronet_triage, about 5 minutes);
+# ./demo.sh radio-morphology AlexNet on MiraBest's FIRST images (about 8 minutes), ./demo.sh real-bogus
+# Deep-HiTS against a random forest (about 15 minutes), ./demo.sh deconvolution the pix2pix GAN against
+# Richardson-Lucy (about 20 minutes).
 set -euo pipefail
 cd "$(dirname "$0")"
 task="${1:-star-galaxy}"

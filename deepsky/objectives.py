@@ -496,19 +496,32 @@ class ImageToImage(Objective):
         return columns
 
     def check_output(self, output):
-        """A deepsky HDF5 stack of the restored images, or a table (FITS, CSV, Parquet) with the stack beside it."""
-        if Path(output).suffix.lower() not in (".h5", ".hdf5"):
+        """A deepsky HDF5 stack, a table (FITS, CSV, Parquet) with the stack beside it, or a new folder of FITS images."""
+        output = Path(output)
+        if output.suffix == "":
+            if output.exists() and (not output.is_dir() or any(output.iterdir())):
+                raise DeepskyError(f"{output}: exists and is not an empty folder; name a new folder for the "
+                                   "restored FITS images")
+        elif output.suffix.lower() not in (".h5", ".hdf5"):
             from deepsky.data.tables import table_format
 
             table_format(output)
 
     def write_predictions(self, columns, output, meta):
-        """``.h5``: the restored images with the table's columns as objects; a table: the images in ``<stem>_images.h5``."""
+        """``.h5``: the images with the table's columns; a table: the images in ``<stem>_images.h5``; a folder: FITS.
+
+        A folder gets one FITS image per object (``<id>_restored.fits``,
+        bands first, the input's header kept where the reader found one in
+        a ``header`` column) and ``restored.csv``; it appears whole or not at all.
+        """
         from deepsky.data.store import Dataset
         from deepsky.data.tables import write_table
 
         output = Path(output)
-        table = {name: values for name, values in columns.items() if name != "image"}
+        headers = columns.get("header")
+        table = {name: values for name, values in columns.items() if name not in ("image", "header")}
+        if output.suffix == "":
+            return _write_fits_folder(columns["image"], table, headers, output, meta)
         if output.suffix.lower() in (".h5", ".hdf5"):
             return Dataset(inputs=columns["image"], objects=table, meta=meta).save(output)
         stack = output.with_name(output.name.split(".")[0] + "_images.h5")
@@ -530,6 +543,36 @@ class ImageToImage(Objective):
             "Random held-out objects, one per row: the degraded input, the network's restoration, the classical "
             "restoration and the truth, all four with the input's stretch (asinh, softened at three times its sky "
             "noise), so brightness and sharpness compare by eye.", plot_restoration_gallery)]
+
+
+def _write_fits_folder(images, table, headers, output: Path, meta: dict) -> Path:
+    """One FITS image per object and a CSV table in a new folder, written beside it and renamed into place."""
+    import shutil
+    import tempfile
+
+    from astropy.io import fits
+
+    from deepsky.data.tables import write_table
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
+    try:
+        names = []
+        for i, (image, object_id) in enumerate(zip(images, table["id"])):
+            header = fits.Header.fromstring(str(headers[i])) if headers is not None and str(headers[i]) else None
+            hdu = fits.PrimaryHDU(np.moveaxis(np.asarray(image, np.float32), -1, 0), header=header)
+            hdu.header["HISTORY"] = f"restored by deepsky ({meta.get('task')}, model {meta.get('model')})"
+            name = f"{Path(str(object_id)).name.split('.')[0]}_restored.fits"
+            hdu.writeto(staging / name)
+            names.append(name)
+        write_table({**table, "file": np.array(names)}, staging / "restored.csv")
+        if output.exists():
+            output.rmdir()  # an empty folder, as check_output made sure
+        staging.rename(output)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return output
 
 
 CRITICS = ("small", "patchgan-70")

@@ -101,6 +101,20 @@ def test_the_task_trains_with_the_papers_adam_and_refuses_unknown_outputs(tmp_pa
     table = (tmp_path / "restored.csv").read_text().splitlines()
     assert len(table) == 49 and table[0].startswith("id,flux_in_g") and table[0].endswith("stack_row")
     np.testing.assert_array_equal(Dataset.load(tmp_path / "restored_images.h5").inputs, restored.inputs)
+    from astropy.io import fits
+
+    folder = tmp_path / "fits"
+    folder.mkdir()
+    for i in range(2):  # bands first, as FITS cubes keep them, with a header worth keeping
+        header = fits.Header({"OBJECT": f"galaxy {i}", "FILTER": "gri"})
+        fits.PrimaryHDU(np.moveaxis(pairs.inputs[i], -1, 0), header=header).writeto(folder / f"g{i}.fits")
+    run_cli("predict", run, folder, "-o", tmp_path / "restored")
+    with fits.open(tmp_path / "restored" / "g1_restored.fits") as hdul:
+        assert hdul[0].header["OBJECT"] == "galaxy 1" and "deepsky" in str(hdul[0].header["HISTORY"])
+        np.testing.assert_allclose(np.moveaxis(hdul[0].data, 0, -1), restored.inputs[1], rtol=1e-2, atol=1e-3)
+    assert (tmp_path / "restored" / "restored.csv").read_text().count("_restored.fits") == 2
+    again = run_cli("predict", run, folder, "-o", tmp_path / "restored", check=False)  # no overwriting
+    assert again.returncode != 0 and "not an empty folder" in again.stderr
     refused = run_cli("predict", run, data, "-o", tmp_path / "restored.txt", check=False)
     assert refused.returncode != 0 and "restored.txt" in refused.stderr and "Traceback" not in refused.stderr
     wrong = tmp_path / "two_bands.npy"
