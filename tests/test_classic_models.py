@@ -337,7 +337,7 @@ JAX_QUICK = ["lenet-5", "vgg-a-lrn", "inception-v1", "resnet-50"]
 
 @pytest.mark.jax
 @pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="JAX is not installed (./test.sh installs it)")
-@pytest.mark.parametrize("names", [pytest.param(JAX_QUICK, id="one-of-each-block"),
+@pytest.mark.parametrize("names", [pytest.param(JAX_QUICK, id="one-of-each-block", marks=pytest.mark.slow),
                                    pytest.param(CLASSIC, id="every-model", marks=pytest.mark.slow)])
 def test_classic_models_train_one_step_on_jax(names):
     # One process for all models: JAX compiles per shape, and later models reuse

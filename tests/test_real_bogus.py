@@ -117,6 +117,7 @@ print("jax ok", loss, flush=True)
 
 
 @pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="JAX is not installed (./test.sh installs it)")
+@pytest.mark.slow  # compiling every graph with XLA: ./test.sh -m slow (test_backends keeps JAX in the default run)
 def test_deep_hits_trains_one_step_on_jax():
     result = run_on_jax(JAX_SCRIPT)
     assert result.returncode == 0 and "jax ok" in result.stdout, result.stderr[-2000:]

@@ -202,6 +202,7 @@ def small_galaxy_zoo(tmp_path_factory):
     return folder
 
 
+@pytest.mark.slow  # 30 s: pre-training and three fine-tunings; test_transfer keeps an experiment in the default run
 def test_experiment_end_to_end_through_the_cli(small_galaxy_zoo, tmp_path):
     out = tmp_path / "s2r"
     start = time.perf_counter()

@@ -474,6 +474,7 @@ print("jax zoo ok")
 
 
 @pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="JAX is not installed (./test.sh installs it)")
+@pytest.mark.slow  # compiling every graph with XLA: ./test.sh -m slow (test_backends keeps JAX in the default run)
 def test_every_zoo_model_trains_one_step_on_jax():
     env = {**SUBPROCESS_ENV, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
     script = JAX_SCRIPT.format(test_dir=os.path.dirname(__file__))

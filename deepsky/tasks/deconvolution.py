@@ -27,7 +27,7 @@ RICHARDSON_LUCY_ITERATIONS = (20, 40, 80)
 RICHARDSON_LUCY_BACKGROUNDS = (3.0, 10.0, 30.0)  # the sky level put back, in units of the degraded images' sky rms
 WIENER_BALANCES = (0.01, 0.03, 0.1, 0.3, 1.0)
 RL_CHUNK = 64  # images deconvolved at once
-CALIBRATION_IMAGES = 32
+CALIBRATION_IMAGES = (8, 32)  # a quarter of the test set's size, within these bounds
 CALIBRATION_SEED = 777_001  # neither a training nor a test seed of any run
 
 
@@ -137,7 +137,8 @@ class Deconvolution(ImageTask):
         """A small simulation of its own, like the test set, to choose the classical methods' settings on."""
         from deepsky.simulate.degrade import Degradation, make_deconvolution
 
-        return make_deconvolution(CALIBRATION_IMAGES, seed=CALIBRATION_SEED, survey=self.survey,
+        n = int(np.clip(len(like) // 4, *CALIBRATION_IMAGES))
+        return make_deconvolution(n, seed=CALIBRATION_SEED, survey=self.survey,
                                   degradation=Degradation(**like.meta["degradation"]), workers=1)
 
     def baseline_predictions(self, test, progress=None):
