@@ -61,13 +61,12 @@ def candidates(n: int, folder: Path) -> None:
     from deepsky.train import TrainConfig, train_task
 
     train = folder / "train.h5"
-    make_real_bogus(2000, seed=2).save(train)
+    training = make_real_bogus(2000, seed=2)
+    training.save(train)
     run = train_task("real-bogus", folder / "run", data=train, config=TrainConfig(epochs=1, batch_size=128))
-    test = make_real_bogus(n, seed=3)
     stack = folder / "candidates.h5"
-    test.save(stack)
-    forest = fit_random_forest(difference_stamp_features(make_real_bogus(2000, seed=2).inputs),
-                               make_real_bogus(2000, seed=2).labels)
+    make_real_bogus(n, seed=3).save(stack)
+    forest = fit_random_forest(difference_stamp_features(training.inputs), training.labels)
     predict_files(run.path, [stack], folder / "warm.csv")  # the frozen graph built before the timing
     network = best_of(lambda: predict_files(run.path, [stack], folder / "table.csv")) / n
 

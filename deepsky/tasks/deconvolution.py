@@ -138,8 +138,13 @@ class Deconvolution(ImageTask):
         from deepsky.simulate.degrade import Degradation, make_deconvolution
 
         n = int(np.clip(len(like) // 4, *CALIBRATION_IMAGES))
-        return make_deconvolution(n, seed=CALIBRATION_SEED, survey=self.survey,
-                                  degradation=Degradation(**like.meta["degradation"]), workers=1)
+        key = (n, self.survey, tuple(sorted(like.meta["degradation"].items())))
+        cached = getattr(self, "_calibration_set", None)
+        if cached is None or cached[0] != key:  # the baseline and the Wiener filter calibrate on one simulation
+            self._calibration_set = (key, make_deconvolution(n, seed=CALIBRATION_SEED, survey=self.survey,
+                                                             degradation=Degradation(**like.meta["degradation"]),
+                                                             workers=1))
+        return self._calibration_set[1]
 
     def baseline_predictions(self, test, progress=None):
         """Richardson-Lucy with the known PSF; iterations and sky level those that restore the calibration set best."""

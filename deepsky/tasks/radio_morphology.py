@@ -30,7 +30,7 @@ import numpy as np
 
 from deepsky.baselines import RADIO_BASELINE_NAME
 from deepsky.errors import DeepskyError
-from deepsky.tasks.base import Headline, ImageClassificationTask, Task
+from deepsky.tasks.base import Headline, ImageClassificationTask, SimulatedTask, Task
 from deepsky.tasks.registry import register_task
 
 DATA_FOLDER = "radio_mirabest"
@@ -178,11 +178,7 @@ class RadioMorphology(ImageClassificationTask):
 
     def preprocessing(self, images):
         """The images are already in [0, 1] (the paper's preprocessing): standardise only."""
-        import keras
-
-        sample = np.asarray(images[:4000], np.float64)
-        return [keras.layers.Normalization(axis=-1, mean=[float(sample.mean())], variance=[float(sample.var())],
-                                           name="standardise")]
+        return SimulatedTask.preprocessing(self, images)
 
     # -- classical baseline --------------------------------------------------------
     def baseline_state(self, train):
@@ -203,7 +199,7 @@ class RadioMorphology(ImageClassificationTask):
         out = multiclass_metrics(labels, probabilities, self.classes)
         out.update({k: v for k, v in binary_metrics(labels, probabilities[:, 1], self.classes).items()
                     if k in ("roc_auc", "average_precision")})
-        for c, name in enumerate(self.classes):
+        for name in self.classes:
             per_class = out.get("per_class", {}).get(name, {})
             for key in ("precision", "recall"):
                 if key in per_class:

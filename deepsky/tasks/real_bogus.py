@@ -94,9 +94,8 @@ class RealBogus(ImageClassificationTask):
         labels = np.asarray(test.labels)
         out = binary_metrics(labels, scores, self.classes)
         called = scores >= 0.5
-        out["error_rate"] = 1.0 - out["accuracy"]
-        out["false_positive_rate"] = float(called[labels == 0].mean()) if (labels == 0).any() else None
-        out["false_negative_rate"] = float((~called[labels == 1]).mean()) if (labels == 1).any() else None
+        rates = _rates(labels, called)
+        out.update({key: rates[key] for key in ("error_rate", "false_positive_rate", "false_negative_rate")})
         out["completeness_at_1pct_bogus"] = completeness_at_fpr(labels, scores, BOGUS_RATE_FOR_COMPLETENESS)[
             "completeness"]
         if "snr" in test.objects:
