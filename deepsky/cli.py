@@ -261,7 +261,7 @@ def experiment(
 def evaluate(
     run_dir: Path = typer.Argument(..., help="Run directory from deepsky train."),
     data: Optional[Path] = typer.Option(None, help="Labelled HDF5 test set (default: simulate a held-out one)."),
-    n: Optional[int] = typer.Option(None, "--n", help="Test cutouts to simulate when no --data is given."),
+    n: Optional[int] = typer.Option(None, "--n", help="Test objects to simulate when no --data is given, or to draw from the held-out part of the folder the run trained on."),
 ):
     """Score a run on held-out data; writes RUN_DIR/metrics.json."""
     from deepsky.evaluate import evaluate_run
@@ -331,7 +331,7 @@ def predict(
     catalog: Optional[Path] = typer.Option(None, help="Catalogue (CSV or FITS) with id and ra/dec or x/y, for FITS images."),
     units: str = typer.Option("auto", help="Pixel units of a stack: auto, nanomaggies or luptitudes."),
     batch_size: int = typer.Option(256, help="Cutouts per batch."),
-    views: Optional[int] = typer.Option(None, help="Regression tasks on cutouts: average 1, 2, 4 or 8 orientations of each cutout (more are slower and more precise; default: the task's)."),
+    views: Optional[int] = typer.Option(None, help="Regression and restoration tasks on cutouts: average 1, 2, 4 or 8 orientations of each cutout (more are slower and more precise; default: the task's)."),
 ):
     """Predict every object (classes, or parameters with uncertainties); one row per input object, in input order."""
     from deepsky.predict import predict_files

@@ -485,9 +485,7 @@ class ImageToImage(Objective):
 
     def prediction_columns(self, task, model, x, ids, valid, info, contract, batch_size=256, progress=None,
                            views=None):
-        if views is not None:
-            raise DeepskyError(f"--views is for regression tasks; task {task.name!r} restores images")
-        restored = task.predict_outputs(model, x, batch_size=batch_size, progress=progress)
+        restored = task.predict_outputs(model, x, views=views, batch_size=batch_size, progress=progress)
         columns = {"id": np.asarray(ids), "image": restored}
         bands = contract.get("bands") or [f"band{i}" for i in range(restored.shape[-1])]
         for b, band in enumerate(bands):  # total flux in and out: restoration should keep it

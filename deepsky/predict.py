@@ -161,11 +161,11 @@ def _predict_turns(model, images, turns, batch_size, precision, progress, float3
             out.append(predict_array(model, images, batch_size, precision, float32_head=float32_head, turn=k))
             if progress:
                 progress(len(images) / len(turns))
-        return np.stack(out) if out else np.zeros((0, len(images), model.output_shape[-1]), np.float32)
+        return np.stack(out) if out else np.zeros((0, len(images), *model.output_shape[1:]), np.float32)
     import torch
 
     run = _frozen_chain(model, _resolve(precision), float32_head)
-    out = np.zeros((len(turns), len(images), model.output_shape[-1]), np.float32)
+    out = np.zeros((len(turns), len(images), *model.output_shape[1:]), np.float32)
     with torch.no_grad():
         for start in range(0, len(images), batch_size):
             batch = to_torch(images[start : start + batch_size])

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from deepsky.errors import DeepskyError
-from deepsky.data.augment import cutout_augmentation, random_affine
+from deepsky.data.augment import cutout_augmentation, random_affine, turn, unturn, view_choices
 from deepsky.train import TrainConfig, fit
 
 
@@ -69,3 +69,13 @@ def test_bad_settings_are_one_clear_error():
     with pytest.raises(DeepskyError, match="do not turn with the image"):
         cutout_augmentation("any", turn_targets=lambda targets, choice: targets)
 
+
+
+def test_unturn_undoes_each_of_the_eight_turns():
+    x = np.random.default_rng(0).normal(size=(2, 5, 5, 3))
+    assert len({turn(x, k).tobytes() for k in range(8)}) == 8
+    for k in range(8):
+        np.testing.assert_array_equal(unturn(turn(x, k), k), x)
+    assert view_choices(2) == (0, 2)
+    with pytest.raises(DeepskyError, match="views must be one of 1, 2, 4, 8"):
+        view_choices(3)

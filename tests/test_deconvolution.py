@@ -1,17 +1,18 @@
 """Deconvolution: the degradation, the pix2pix generator, the classical restorations, SSIM and the task."""
 
 import importlib.util
+import json
 
 import numpy as np
 import pytest
 
-from conftest import run_in_process as run_cli, run_on_jax
+from conftest import run_in_process as run_cli, run_on_jax, shared
 from deepsky import models, tasks
 from deepsky.data.store import Dataset
 from deepsky.errors import DeepskyError
 from deepsky.objectives import image_metrics, ssim
-from deepsky.simulate.degrade import Degradation, degrade, gaussian_kernel, make_deconvolution
-from deepsky.tasks.deconvolution import richardson_lucy, wiener
+from deepsky.simulate.degrade import Degradation, degrade, degrade_originals, gaussian_kernel, make_deconvolution
+from deepsky.tasks.deconvolution import cross_calibrated, richardson_lucy, wiener
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +38,32 @@ def test_degradation_grows_the_background_rms_by_the_noise_factor():
         Degradation(noise_factor=0.5)
     with pytest.raises(DeepskyError, match="positive"):
         Degradation(psf_fwhm_arcsec=0)
+    with pytest.raises(DeepskyError, match="in pixels"):
+        Degradation().sigma_pixels(None)  # pictures without a pixel scale need the FWHM in pixels
+    assert Degradation(psf_fwhm_pixels=3.0).sigma_pixels(None) == pytest.approx(3.0 / 2.3548, rel=1e-4)
+
+
+def test_real_images_are_their_own_truth_and_their_noise_is_seeded():
+    rng = np.random.default_rng(5)
+    originals = rng.uniform(0, 1, (4, 32, 32, 3)).astype(np.float32)
+    pair = degrade_originals(originals, [0.01] * 3, Degradation(psf_fwhm_pixels=3.0), seed=9,
+                             meta={"bands": ["g", "r", "i"], "pixel_scale_arcsec": None})
+    np.testing.assert_array_equal(pair.labels, originals)
+    assert pair.meta["degradation"]["psf_fwhm_pixels"] == 3.0 and "3.0 pixels" in pair.meta["inputs_description"]
+    again = degrade_originals(originals, [0.01] * 3, Degradation(psf_fwhm_pixels=3.0), seed=9)
+    other = degrade_originals(originals, [0.01] * 3, Degradation(psf_fwhm_pixels=3.0), seed=10)
+    np.testing.assert_array_equal(pair.inputs, again.inputs)
+    assert not np.array_equal(pair.inputs, other.inputs)
+
+
+def test_classical_settings_are_chosen_on_the_other_half_of_the_images():
+    truth = np.random.default_rng(0).uniform(1, 2, (10, 8, 8, 1)).astype(np.float32)
+    inputs = truth.copy()
+    inputs[0::2] *= 2  # the even images want halving, the odd ones nothing
+    restored, chosen = cross_calibrated(lambda images, factor: images * factor, (1.0, 0.5), inputs, truth)
+    assert chosen == [1.0, 0.5]  # the even images get the factor best on the odd ones, and the other way round
+    np.testing.assert_allclose(restored[0::2], inputs[0::2])
+    np.testing.assert_allclose(restored[1::2], inputs[1::2] * 0.5)
 
 
 def test_pairs_are_degraded_inputs_and_noiseless_truths(pairs):
@@ -121,6 +148,27 @@ def test_the_task_trains_with_the_papers_adam_and_refuses_unknown_outputs(tmp_pa
     np.save(wrong, pairs.inputs[:3, ..., :2])
     refused = run_cli("predict", run, wrong, "-o", tmp_path / "x.h5", check=False)
     assert refused.returncode != 0 and "two_bands.npy" in refused.stderr and not (tmp_path / "x.h5").exists()
+
+
+def test_galaxy_zoo_jpegs_train_evaluate_and_predict(tmp_path):
+    folder = shared("galaxyzoo1_sdss")
+    task = tasks.get("deconvolution")
+    part = task.read_folder(folder, select=lambda labels: np.arange(4))
+    assert part.inputs.shape == part.labels.shape == (4, 64, 64, 3) and part.labels.max() <= 1.0
+    assert part.meta["degradation"]["psf_fwhm_pixels"] == 3.0 and part.meta["pixel_scale_arcsec"] is None
+    np.testing.assert_array_equal(task.read_folder(folder, select=lambda labels: np.arange(4)).inputs, part.inputs)
+    run = tmp_path / "gz"
+    run_cli("train", "deconvolution", "--data", folder, "--n", 48, "--epochs", 1, "--batch-size", 16, "-o", run)
+    run_cli("evaluate", run, "--n", 12)
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["held_out"] and metrics["n"] == 12 and metrics["test_data"]["part"] == "held-out images"
+    assert metrics["baseline"]["psnr_db"] > metrics["degraded"]["psnr_db"]  # Richardson-Lucy sharpens the JPEGs
+    assert len(metrics["richardson_lucy"]["iterations"]) == 2  # one setting per half, chosen on the other
+    jpegs = sorted((folder / "images").iterdir())[:2]
+    run_cli("predict", run, *jpegs, "-o", tmp_path / "restored.h5")
+    restored = Dataset.load(tmp_path / "restored.h5")
+    assert restored.inputs.shape == (2, 64, 64, 3) and np.isfinite(restored.inputs).all()
+    assert list(restored.objects["id"]) == [p.name for p in jpegs]
 
 
 JAX_SCRIPT = """

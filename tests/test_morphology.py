@@ -70,7 +70,7 @@ def test_galaxy_zoo_train_evaluate_predict_through_the_cli(tmp_path):
     assert len(divided) == 4 and divided[0] == min(w for w in divided if w > 0)
     run_cli("evaluate", out)
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["held_out"] and metrics["test_data"]["part"] == "held-out test images"
+    assert metrics["held_out"] and metrics["test_data"]["part"] == "held-out images"
     assert metrics["n"] == 1056  # 20% of each merged class of the 5,281 images, never trained on
     assert np.array(metrics["confusion"]).shape == (4, 4) and 0 <= metrics["elliptical_vs_spiral_accuracy"] <= 1
     images = tmp_path / "mine"

@@ -17,6 +17,16 @@ import numpy as np
 from deepsky.errors import DeepskyError
 
 ROTATIONS = ("dihedral", "any")
+# the turns averaged for 1, 2, 4 or 8 views of a cutout (numbered as in dihedral); a half turn
+# first, as it leaves a position angle as it is
+VIEW_CHOICES = {1: (0,), 2: (0, 2), 4: (0, 1, 2, 3), 8: tuple(range(8))}
+
+
+def view_choices(views: int) -> tuple[int, ...]:
+    """The turns averaged for ``views`` (1, 2, 4 or 8) orientations of each cutout."""
+    if views not in VIEW_CHOICES:
+        raise DeepskyError(f"views must be one of {', '.join(map(str, VIEW_CHOICES))}; received {views!r}")
+    return VIEW_CHOICES[views]
 
 
 def turn(images: np.ndarray, k: int) -> np.ndarray:
@@ -25,6 +35,14 @@ def turn(images: np.ndarray, k: int) -> np.ndarray:
         return images
     block = np.rot90(images, k % 4, axes=(1, 2))
     return np.ascontiguousarray(block[:, :, ::-1] if k >= 4 else block)
+
+
+def unturn(images: np.ndarray, k: int) -> np.ndarray:
+    """Undo :func:`turn`: ``unturn(turn(x, k), k)`` is ``x``."""
+    if not k:
+        return images
+    block = images[:, :, ::-1] if k >= 4 else images
+    return np.ascontiguousarray(np.rot90(block, -(k % 4), axes=(1, 2)))
 
 
 def dihedral(images: np.ndarray, rng: np.random.Generator, choice: np.ndarray | None = None) -> np.ndarray:

@@ -29,19 +29,31 @@ FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
 
 @dataclass(frozen=True)
 class Degradation:
-    """How an image is degraded: a Gaussian PSF of ``psf_fwhm_arcsec``, then noise up to ``noise_factor`` x the original's rms."""
+    """How an image is degraded: a Gaussian PSF, then noise up to ``noise_factor`` x the original's rms.
+
+    The PSF's FWHM is ``psf_fwhm_arcsec``, or ``psf_fwhm_pixels`` when given
+    (images without one pixel scale, as Galaxy Zoo's JPEGs, each cut to the
+    size of its galaxy).
+    """
 
     psf_fwhm_arcsec: float = 2.0
     noise_factor: float = 1.5
+    psf_fwhm_pixels: float | None = None
 
     def __post_init__(self):
         if not self.psf_fwhm_arcsec > 0:
             raise DeepskyError(f"the degrading PSF's FWHM must be positive (arcsec); received {self.psf_fwhm_arcsec!r}")
+        if self.psf_fwhm_pixels is not None and not self.psf_fwhm_pixels > 0:
+            raise DeepskyError(f"the degrading PSF's FWHM must be positive (pixels); received {self.psf_fwhm_pixels!r}")
         if not self.noise_factor >= 1:
             raise DeepskyError(f"the noise factor must be at least 1; received {self.noise_factor!r}")
 
-    def sigma_pixels(self, pixel_scale_arcsec: float) -> float:
+    def sigma_pixels(self, pixel_scale_arcsec: float | None) -> float:
         """Standard deviation of the Gaussian kernel in pixels."""
+        if self.psf_fwhm_pixels is not None:
+            return self.psf_fwhm_pixels / FWHM_PER_SIGMA
+        if not pixel_scale_arcsec:
+            raise DeepskyError("these images have no pixel scale: give the degrading PSF's FWHM in pixels")
         return self.psf_fwhm_arcsec / FWHM_PER_SIGMA / pixel_scale_arcsec
 
 
@@ -54,7 +66,7 @@ def gaussian_kernel(sigma_pixels: float, size: int | None = None) -> np.ndarray:
     return kernel / kernel.sum()
 
 
-def degrade(images: np.ndarray, pixel_scale_arcsec: float, sky_noise, degradation: Degradation,
+def degrade(images: np.ndarray, pixel_scale_arcsec: float | None, sky_noise, degradation: Degradation,
             rng: np.random.Generator) -> np.ndarray:
     """Convolve (N, H, W, bands) images with the degrading Gaussian and add sky noise.
 
@@ -121,3 +133,27 @@ def make_deconvolution(n: int, seed: int = 0, survey: str | Survey = "sdss", deg
                                f"{degradation.psf_fwhm_arcsec} arcsec, background rms x{degradation.noise_factor}"),
     })
     return Dataset(inputs=degraded, labels=truth, objects=objects, meta=meta)
+
+
+def degrade_originals(originals, sky_noise, degradation: Degradation, seed: int, objects=None,
+                      meta=None) -> Dataset:
+    """Degraded copies (inputs) of real images that are their own truth (labels), as Schawinski et al. do with SDSS.
+
+    ``originals`` (N, H, W, bands) are images as observed, with their own
+    noise; ``sky_noise`` their background rms per band (image units);
+    ``meta`` their metadata (bands, units, pixel scale or None), to which
+    the degradation is added. The truth is the original itself, noise
+    included: what can be recovered is the image the survey took.
+    """
+    meta = dict(meta or {})
+    sky = np.asarray(sky_noise, np.float64)
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 3]))
+    originals = np.asarray(originals, np.float32)
+    degraded = degrade(originals, meta.get("pixel_scale_arcsec"), sky, degradation, rng)
+    meta.update({"task": "deconvolution", "seed": int(seed), "degradation": asdict(degradation),
+                 "sky_noise": sky.tolist(), "truth": "the original images, with their own noise",
+                 "inputs_description": "originals convolved with a Gaussian "
+                                       + (f"of FWHM {degradation.psf_fwhm_pixels} pixels" if degradation.psf_fwhm_pixels
+                                          else f"of FWHM {degradation.psf_fwhm_arcsec} arcsec")
+                                       + f", background rms x{degradation.noise_factor}"})
+    return Dataset(inputs=degraded, labels=originals, objects=dict(objects or {}), meta=meta)

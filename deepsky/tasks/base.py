@@ -332,6 +332,74 @@ class SimulatedTask(Task):
         return with_preprocessing(core, self.preprocessing(train.inputs), shape, name=core.name)
 
 
+class HeldOutFolder:
+    """Mixed into a task whose data may be a folder of real, labelled images: a seeded stratified part is held out.
+
+    ``--data FOLDER`` trains on the rest; ``evaluate`` scores the held-out
+    part of the folder the run trained on, or all of another folder. The
+    task says how a folder is read (:meth:`read_folder`); without a folder
+    it simulates, as any :class:`SimulatedTask`.
+    """
+
+    folder_test_fraction = 0.2
+
+    def data_folder(self, path=None) -> Path | None:
+        """The folder to read for ``--data path`` (None: simulate); tasks with a default folder override."""
+        return Path(path) if path is not None else None
+
+    def read_folder(self, folder, progress=None, select=None) -> Dataset:
+        """The folder's objects; ``select`` maps their (N,) class labels to the rows wanted (override)."""
+        raise NotImplementedError
+
+    def held_out_split(self, labels, seed):
+        """(training rows, held-out rows): every class's ``folder_test_fraction`` held out, seeded."""
+        from deepsky.data.galaxyzoo import stratified_split
+
+        return stratified_split(labels, self.folder_test_fraction, seed)
+
+    def training_data(self, path=None, n=None, seed=0, progress=None, on_stage=None):
+        """The folder's training part (at most ``n`` of it, drawn with ``seed``), an HDF5 set, or a simulation."""
+        folder = self.data_folder(path)
+        if folder is None or not folder.is_dir():
+            if on_stage and path is None and folder is not None:
+                on_stage(f"{folder.name} is not here: simulating")
+            return super().training_data(path, n, seed, progress, on_stage)
+
+        def training_rows(labels):
+            rows = self.held_out_split(labels, seed)[0]
+            return np.sort(np.random.default_rng(seed).permutation(rows)[:n]) if n else rows
+
+        if on_stage:
+            on_stage(f"reading images from {folder}")
+        train = self.read_folder(folder, progress, select=training_rows)
+        return train, {"path": str(folder.resolve()), "n": len(train), "split_seed": seed,
+                       "test_fraction": self.folder_test_fraction, "dropped": train.meta.get("dropped")}
+
+    def test_data(self, config, path=None, n=None, progress=None, on_stage=None):
+        """The training folder's held-out part (``n`` of it drawn at random), another folder, HDF5 set or simulation."""
+        trained_on = config["data"].get("path")
+        folder = Path(path) if path is not None else (Path(trained_on) if trained_on else None)
+        if folder is None or not folder.is_dir():
+            return super().test_data(config, path, n, progress, on_stage)
+        if on_stage:
+            on_stage(f"reading images from {folder}")
+        if trained_on and folder.resolve() == Path(trained_on):
+            seed = config["data"].get("split_seed", config["train"]["seed"])
+
+            def held_out_rows(labels):
+                rows = self.held_out_split(labels, seed)[1]
+                return np.sort(np.random.default_rng(seed).permutation(rows)[:n]) if n else rows
+
+            test = self.read_folder(folder, progress, select=held_out_rows)
+            return test, {"path": str(folder.resolve()), "n": len(test), "part": "held-out images"}, True
+        data = self.read_folder(folder, progress)
+        return data, {"path": str(folder.resolve()), "n": len(data)}, True
+
+    def simulated_test_size(self, config, n=None):
+        trained_on = config["data"].get("path")
+        return 0 if trained_on and Path(trained_on).is_dir() else super().simulated_test_size(config, n)
+
+
 class ImageTask(SimulatedTask):
     """What tasks on multi-band cutouts share: survey presets, simulated data, input checks, preprocessing."""
 

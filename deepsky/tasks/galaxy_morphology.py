@@ -25,18 +25,17 @@ from pathlib import Path
 import numpy as np
 
 from deepsky.errors import DeepskyError
-from deepsky.tasks.base import Headline, ImageClassificationTask
+from deepsky.tasks.base import Headline, HeldOutFolder, ImageClassificationTask
 from deepsky.tasks.registry import register_task
 
 # pixels after the centre crop and area-average downsampling; measured on the held-out images
 # (50 epochs, sqrt weights): 64 px 0.840 accuracy / 0.707 macro-F1 / 0.871 elliptical vs spiral,
 # 96 px 0.855 / 0.717 / 0.891 (4x the training time: about 10 min on 2 cores)
 IMAGE_SIZE = 96
-TEST_FRACTION = 0.2
 
 
 @register_task
-class GalaxyMorphology(ImageClassificationTask):
+class GalaxyMorphology(HeldOutFolder, ImageClassificationTask):
     name = "galaxy-morphology"
     description = "Galaxy Zoo 1 morphology (elliptical, spiral, edge-on, merger) from SDSS gri images, Dieleman et al. network"
     classes = ("elliptical", "spiral", "edge-on", "merger")
@@ -87,55 +86,14 @@ class GalaxyMorphology(ImageClassificationTask):
 
         return make_morphology(n, seed=seed, survey=self.survey, classes=self.classes, progress=progress)
 
-    def training_data(self, path=None, n=None, seed=0, progress=None, on_stage=None):
-        """A Galaxy Zoo folder's training part, an HDF5 set, or a simulation."""
-        if path is None or not Path(path).is_dir():
-            return super().training_data(path, n, seed, progress, on_stage)
-        def training_rows(labels):
-            rows = np.flatnonzero(self._test_rows(labels, seed) == 0)
-            return np.sort(rows[np.random.default_rng(seed).permutation(len(rows))[:n]]) if n else rows
-
-        train = self._read_folder(path, progress, on_stage, select=training_rows)
-        return train, {"path": str(Path(path).resolve()), "n": len(train), "split_seed": seed,
-                       "test_fraction": TEST_FRACTION, "dropped": train.meta.get("dropped")}
-
-    def test_data(self, config, path=None, n=None, progress=None, on_stage=None):
-        """The held-out part of the training folder, or another folder, HDF5 set or simulation."""
-        trained_on = config["data"].get("path")
-        folder = Path(path) if path is not None else (Path(trained_on) if trained_on else None)
-        if folder is None or not folder.is_dir():
-            return super().test_data(config, path, n, progress, on_stage)
-        if trained_on and folder.resolve() == Path(trained_on):
-            seed = config["data"].get("split_seed", config["train"]["seed"])
-            test = self._read_folder(folder, progress, on_stage,
-                                     select=lambda labels: np.flatnonzero(self._test_rows(labels, seed) == 1))
-            return test, {"path": str(folder.resolve()), "n": len(test), "part": "held-out test images"}, True
-        data = self._read_folder(folder, progress, on_stage)
-        return data, {"path": str(folder.resolve()), "n": len(data)}, True
-
-    def simulated_test_size(self, config, n=None):
-        trained_on = config["data"].get("path")
-        return 0 if trained_on and Path(trained_on).is_dir() else super().simulated_test_size(config, n)
-
-    def _read_folder(self, folder, progress, on_stage, select=None):
+    def read_folder(self, folder, progress=None, select=None):
+        """A Galaxy Zoo folder's images (:func:`deepsky.data.galaxyzoo.load_galaxy_zoo`), only ``select``'s decoded."""
         from deepsky.data.galaxyzoo import load_galaxy_zoo
 
-        if on_stage:
-            on_stage(f"reading Galaxy Zoo images from {folder}")
         data = load_galaxy_zoo(folder, size=self.image_pixels, classes="merged", progress=progress, select=select)
         if list(data.meta["classes"]) != list(self.classes):
             raise DeepskyError(f"{folder}: classes {data.meta['classes']} do not match {list(self.classes)}")
         return data
-
-    @staticmethod
-    def _test_rows(labels, seed) -> np.ndarray:
-        """1 for the held-out rows (a stratified ``TEST_FRACTION``, seeded), else 0."""
-        from deepsky.data.galaxyzoo import stratified_split
-
-        _, test = stratified_split(labels, TEST_FRACTION, seed)
-        rows = np.zeros(len(labels), np.int8)
-        rows[test] = 1
-        return rows
 
     def read_inputs(self, inputs, contract, catalog=None, units="auto"):
         """Image files or folders (JPEG, PNG, FITS) or a cutout stack."""

@@ -69,9 +69,6 @@ TARGET_SCALING = (("mag_minus_reference", -0.08, 0.25), ("log10_radius_over_refe
                   ("log10_sersic_n", 0.3, 0.3), ("axis_ratio", 0.65, 0.2), ("cos_2pa", 0.0, 1.0),
                   ("sin_2pa", 0.0, 1.0))
 MAGNITUDE_BINS = (19.0, 20.0, 21.0, 22.0, 23.0, 24.0, 25.0)
-# orientations averaged for 1, 2, 4 or 8 views (dihedral choices of deepsky.data.augment.dihedral):
-# a half turn first, as it leaves the angle as it is
-VIEW_CHOICES = {1: (0,), 2: (0, 2), 4: (0, 1, 2, 3), 8: tuple(range(8))}
 # the network sees the central 48 of the 64 pixels (the references all of them): 1.8x faster
 INPUT_PIXELS = 48
 BRIGHT_LIMIT = 21.0  # "the bright end": true magnitude below this
@@ -98,7 +95,7 @@ class GalaxyProfiles(ImageTask):
     default_batch_size = 128
     default_learning_rate = 1e-3
     augment = True
-    # orientations averaged by evaluate and predict (VIEW_CHOICES), measured on 3,000 bright galaxies
+    # orientations averaged by evaluate and predict (augment.VIEW_CHOICES), measured on 3,000 bright galaxies
     # (n scatter / the fit's): 1.58 for one, 1.48 for two, 1.41 for four; with two, evaluate's 1,842
     # bright galaxies read 1.51. Four cost about 110 microseconds per galaxy on 2 cores (the input
     # layer shared by the turns, ReLUs fused into the convolutions), two cost that before; the bar
@@ -269,10 +266,10 @@ class GalaxyProfiles(ImageTask):
         """
         from deepsky.predict import predict_array
 
+        from deepsky.data.augment import view_choices
+
         views = views or self.default_views
-        if views not in VIEW_CHOICES:
-            raise DeepskyError(f"views must be one of {', '.join(map(str, VIEW_CHOICES))}; received {views!r}")
-        choices = VIEW_CHOICES[views]
+        choices = view_choices(views)
         outputs = predict_array(model, images, batch_size=batch_size, progress=progress, float32_head=True,
                                 turns=choices)
         k = outputs.shape[2] // 2

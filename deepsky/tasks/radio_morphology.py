@@ -30,15 +30,14 @@ import numpy as np
 
 from deepsky.baselines import RADIO_BASELINE_NAME
 from deepsky.errors import DeepskyError
-from deepsky.tasks.base import Headline, ImageClassificationTask, SimulatedTask, Task
+from deepsky.tasks.base import Headline, HeldOutFolder, ImageClassificationTask, SimulatedTask, Task
 from deepsky.tasks.registry import register_task
 
 DATA_FOLDER = "radio_mirabest"
-TEST_FRACTION = 0.2
 
 
 @register_task
-class RadioMorphology(ImageClassificationTask):
+class RadioMorphology(HeldOutFolder, ImageClassificationTask):
     name = "radio-morphology"
     description = ("Aniyan & Thorat (2017): FRI vs FRII radio galaxies in FIRST images (MiraBest), AlexNet with "
                    "rotations, against a random forest on the Fanaroff-Riley ratio")
@@ -103,54 +102,12 @@ class RadioMorphology(ImageClassificationTask):
 
         return shared_data_dir(DATA_FOLDER)
 
-    def training_data(self, path=None, n=None, seed=0, progress=None, on_stage=None):
-        """A labelled folder's training part (MiraBest by default), an HDF5 set, or a simulation."""
-        folder = self.data_folder(path)
-        if folder is None or not folder.is_dir():
-            if on_stage and path is None:
-                on_stage(f"{DATA_FOLDER} is not here: simulating FRI and FRII sources")
-            return super().training_data(path, n, seed, progress, on_stage)
-        if on_stage:
-            on_stage(f"reading radio images from {folder}")
-        data = self.read_folder(folder, progress)
-        rows = self.held_out_split(data.labels, seed)[0]
-        if n:
-            rows = np.sort(np.random.default_rng(seed).permutation(rows)[:n])
-        train = data.subset(rows)
-        return train, {"path": str(folder.resolve()), "n": len(train), "split_seed": seed,
-                       "test_fraction": TEST_FRACTION, "dropped": data.meta.get("dropped")}
-
-    def test_data(self, config, path=None, n=None, progress=None, on_stage=None):
-        """The held-out part of the training folder, another folder, an HDF5 set or a simulation."""
-        trained_on = config["data"].get("path")
-        folder = Path(path) if path is not None else (Path(trained_on) if trained_on else None)
-        if folder is None or not folder.is_dir():
-            return super().test_data(config, path, n, progress, on_stage)
-        if on_stage:
-            on_stage(f"reading radio images from {folder}")
-        data = self.read_folder(folder, progress)
-        if trained_on and folder.resolve() == Path(trained_on):
-            seed = config["data"].get("split_seed", config["train"]["seed"])
-            test = data.subset(self.held_out_split(data.labels, seed)[1])
-            return test, {"path": str(folder.resolve()), "n": len(test), "part": "held-out images"}, True
-        return data, {"path": str(folder.resolve()), "n": len(data)}, True
-
-    def simulated_test_size(self, config, n=None):
-        trained_on = config["data"].get("path")
-        return 0 if trained_on and Path(trained_on).is_dir() else super().simulated_test_size(config, n)
-
-    def read_folder(self, folder, progress=None):
-        """Every labelled image of the task's classes in ``folder`` (:func:`deepsky.data.radio.load_radio_folder`)."""
+    def read_folder(self, folder, progress=None, select=None):
+        """The labelled images of the task's classes in ``folder`` (:func:`deepsky.data.radio.load_radio_folder`)."""
         from deepsky.data.radio import load_radio_folder
 
-        return load_radio_folder(folder, classes=self.classes, progress=progress)
-
-    @staticmethod
-    def held_out_split(labels, seed):
-        """(training rows, held-out rows) of a folder: a seeded stratified ``TEST_FRACTION`` held out."""
-        from deepsky.data.galaxyzoo import stratified_split
-
-        return stratified_split(labels, TEST_FRACTION, seed)
+        data = load_radio_folder(folder, classes=self.classes, progress=progress)
+        return data if select is None else data.subset(select(data.labels))
 
     def read_inputs(self, inputs, contract, catalog=None, units="auto"):
         """FITS or PNG files and folders (one row per file, the paper's preprocessing), or a stack."""
