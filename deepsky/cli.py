@@ -92,7 +92,12 @@ def simulate(
     survey: Optional[str] = typer.Option(None, help="Survey preset (sdss, cfhtls...; default: the task's)."),
 ):
     """Simulate a task's data set into an HDF5 file."""
-    from deepsky import tasks
+    from deepsky import checks, tasks
+
+    checks.at_least("--n", n)
+    checks.at_least("--seed", seed, 0)
+    checks.suffix_in("-o", output, (".h5", ".hdf5"))
+    checks.writable_file(output)
 
     spec = tasks.get(task, **({"survey": survey} if survey else {}))
     n = n or spec.default_train_size
@@ -128,9 +133,15 @@ def train(
     ),
 ):
     """Train a task's model; checkpoints every epoch into the run directory."""
-    from deepsky import tasks
+    from deepsky import checks, tasks
     from deepsky.train import TrainConfig, default_config
 
+    for option, value in (("--epochs", epochs), ("--n", n), ("--batch-size", batch_size), ("--ensemble", ensemble)):
+        checks.at_least(option, value)
+    checks.at_least("--seed", seed, 0)
+    checks.positive_number("--learning-rate", learning_rate)
+    checks.new_folder(output)
+    checks.output_apart(output, [data])
     if task is None and not resume:
         raise DeepskyError("name a task (see deepsky tasks), or pass --resume with an existing run")
     spec = tasks.get(task, **({"survey": survey} if survey else {})) if task else None
@@ -140,6 +151,7 @@ def train(
         config = default_config(spec, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
                                 precision=precision, augment=augment, seed=seed, class_weight=class_weight,
                                 rotations=rotations, ensemble=ensemble)
+        config.check()  # before the progress display and the run directory
     run = _train_with_progress(output, n or (spec.default_train_size if spec else None), task=task, data=data,
                                model_name=model, config=config, n=n, resume=resume,
                                task_options=spec.options if spec else None)
@@ -193,10 +205,17 @@ def finetune(
     seed: int = typer.Option(0, help="Seed for data, split and batches."),
 ):
     """Transfer learning: retrain a trained model on a new task or survey with its first layers frozen."""
-    from deepsky import tasks
+    from deepsky import checks, tasks
     from deepsky.runs import Run
     from deepsky.train import default_config
 
+    for option, value in (("--epochs", epochs), ("--n", n)):
+        checks.at_least(option, value)
+    checks.at_least("--freeze", freeze, 0)
+    checks.at_least("--seed", seed, 0)
+    checks.positive_number("--learning-rate", learning_rate)
+    checks.new_folder(output)
+    checks.output_apart(output, [run_dir, data])
     source = Run.open(run_dir)
     saved = source.config
     name = task or saved["task"]
@@ -204,7 +223,11 @@ def finetune(
     if survey:
         options["survey"] = survey
     spec = tasks.get(name, **options)
+    if spec.objective.name != saved.get("objective", spec.objective.name):
+        raise DeepskyError(f"{run_dir} holds a {saved['objective']} model ({saved['task']}); {name} needs "
+                           f"{spec.objective.name}: train one with deepsky train {name}")
     config = default_config(spec, epochs=epochs, learning_rate=learning_rate, seed=seed)
+    config.check()
     run = _train_with_progress(output, n or spec.default_train_size, task=name, data=data, model_name=saved["model"],
                                config=config, n=n, task_options=spec.options,
                                model_options=saved.get("model_options") or {}, init_from=run_dir, freeze=freeze)
@@ -234,8 +257,14 @@ def experiment(
 ):
     """Measure what one ingredient does: optimizers, dropout, batch norm, transfer learning, sim-to-real, transits,
     radio-fusion."""
+    from deepsky import checks
     from deepsky.experiments import run_experiment
 
+    for option, value in (("--epochs", epochs), ("--n", n)):
+        checks.at_least(option, value)
+    checks.at_least("--seed", seed, 0)
+    checks.new_folder(output)
+    checks.output_apart(output, [data, pretrained])
     console = _console()
 
     def on_epoch(label, epoch, history):
@@ -264,9 +293,11 @@ def evaluate(
     n: Optional[int] = typer.Option(None, "--n", help="Test objects to simulate when no --data is given, or to draw from the held-out part of the folder the run trained on."),
 ):
     """Score a run on held-out data; writes RUN_DIR/metrics.json."""
+    from deepsky import checks
     from deepsky.evaluate import evaluate_run
     from deepsky.runs import Run
 
+    checks.at_least("--n", n)
     console = _console()
     with _progress() as progress:
         bars = {}
@@ -334,8 +365,12 @@ def predict(
     views: Optional[int] = typer.Option(None, help="Regression and restoration tasks on cutouts: average 1, 2, 4 or 8 orientations of each cutout (more are slower and more precise; default: the task's)."),
 ):
     """Predict every object (classes, or parameters with uncertainties); one row per input object, in input order."""
+    from deepsky import checks
     from deepsky.predict import predict_files
 
+    checks.at_least("--batch-size", batch_size)
+    checks.one_of("--views", views, (1, 2, 4, 8))
+    checks.output_apart(output, [*inputs, catalog, run_dir])
     with _progress() as progress:
         bars = {}
 
@@ -350,15 +385,40 @@ def predict(
 
 
 def main():
-    """Entry point: user errors become one line on stderr and exit status 2."""
+    """Entry point: user errors become one line on stderr and exit status 2; SIGTERM acts as Ctrl-C."""
+    import signal
+    import warnings
+
     from deepsky.config import set_thread_environment
 
     set_thread_environment()  # before torch loads: threads that wait passively, not spinning against a neighbour
+    # libraries' warnings (astropy on odd FITS headers, numpy on huge values) are not the user's business:
+    # what matters reaches them as deepsky's own line
+    warnings.simplefilter("ignore")
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
-        app()
+        code = app(standalone_mode=False)
     except DeepskyError as exc:
-        print(f"deepsky: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        _fail(str(exc))
+    except typer.TyperException as exc:  # the parser's errors: a bad option value, a missing argument
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            print(exc.format_message(), file=sys.stderr)
+            sys.exit(2)
+        context = getattr(exc, "ctx", None)
+        command = context.command_path if context is not None else "deepsky"
+        _fail(f"{exc.format_message()} (see {command} --help)")
+    except typer.Abort:
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _fail(message: str):
+    print(f"deepsky: error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

@@ -15,6 +15,12 @@ from pathlib import Path
 from deepsky.errors import DeepskyError
 
 
+# 1: config.json, model.keras (Keras 3), history.json, checkpoint/, metrics.json. Raise it when a
+# change means an older deepsky would misread a run, and read the older format or say what to do.
+FORMAT_VERSION = 1
+REQUIRED_KEYS = ("task", "model", "contract")
+
+
 class Run:
     """A run directory on disk."""
 
@@ -36,11 +42,25 @@ class Run:
         run = cls(path)
         if not run.config_path.exists():
             raise DeepskyError(f"{run.path}: not a deepsky run directory (no config.json); train one with deepsky train")
+        run.config  # a corrupt or newer config fails here, not halfway through a command
         return run
 
     @property
     def config(self) -> dict:
-        return read_json(self.config_path)
+        """The run's settings, checked: a config.json this version cannot follow raises DeepskyError."""
+        config = read_json(self.config_path)
+        if not isinstance(config, dict):
+            raise DeepskyError(f"{self.config_path}: holds a {type(config).__name__}, not a run's settings; "
+                               "train the run again")
+        missing = [key for key in REQUIRED_KEYS if not isinstance(config.get(key), str if key != "contract" else dict)]
+        if missing:
+            raise DeepskyError(f"{self.config_path}: no {', '.join(missing)} in the run's settings; "
+                               "train the run again")
+        version = config.get("format_version", 1)  # runs from before the field existed are format 1
+        if not isinstance(version, int) or version > FORMAT_VERSION:
+            raise DeepskyError(f"{self.config_path}: run format {version!r} is newer than this deepsky reads "
+                               f"({FORMAT_VERSION}); upgrade deepsky to use it")
+        return config
 
     def task(self):
         from deepsky import tasks
@@ -72,8 +92,11 @@ def write_json(path, data) -> None:
     """Write JSON atomically (a temporary file, then a rename)."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.part")
-    tmp.write_text(json.dumps(data, indent=2, default=_plain))
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(data, indent=2, default=_plain))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _plain(value):

@@ -25,7 +25,7 @@ import numpy as np
 
 from deepsky.checkpoint import Checkpoint
 from deepsky.data.store import take
-from deepsky.errors import DeepskyError
+from deepsky.errors import DeepskyError, first_line
 
 
 @dataclass
@@ -61,6 +61,14 @@ class TrainConfig:
     def check(self) -> None:
         """Refuse settings no step can follow, naming the value received."""
         self.resolved_precision()
+        if self.rotations not in ("dihedral", "any"):
+            raise DeepskyError(f"rotations must be dihedral or any; received {self.rotations!r}")
+        if self.class_weight not in ("none", "balanced", "sqrt"):
+            raise DeepskyError(f"class_weight must be none, balanced or sqrt; received {self.class_weight!r}")
+        if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
+            raise DeepskyError(f"the learning rate must be a positive number; received {self.learning_rate}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise DeepskyError(f"the seed must be an integer >= 0; received {self.seed!r}")
         if self.schedule not in ("warmup-cosine", "constant"):
             raise DeepskyError(f"schedule must be warmup-cosine or constant; received {self.schedule!r}")
         if self.epochs < 1 or self.batch_size < 1:
@@ -346,9 +354,12 @@ def train_task(
     """
     from deepsky import tasks
     from deepsky.config import backend_name, hardware_summary, set_seed
+    from deepsky.runs import FORMAT_VERSION as RUN_FORMAT_VERSION
     from deepsky.runs import Run, write_json
 
     run = Run(out)
+    if run.path.exists() and not run.path.is_dir():
+        raise DeepskyError(f"{run.path}: is a file, not a run directory; choose another -o")
     stage = on_stage or (lambda text: None)
     if resume:
         saved = Run.open(out).config
@@ -370,6 +381,7 @@ def train_task(
         task = tasks.get(task_name, **(task_options or {}))
         model_name = model_name or task.default_model
         config = config or default_config(task)
+        config.check()  # before any folder or minutes of simulation
         from deepsky.models.registry import get_entry
 
         get_entry(model_name)  # unknown names fail before minutes of simulation
@@ -379,7 +391,11 @@ def train_task(
     train_index, val_index = task.validation_split(dataset, config.seed)
     train, val = dataset.subset(train_index), dataset.subset(val_index)
     set_seed(config.seed)
-    model = task.build_model(model_name, train, **model_options)
+    try:
+        model = task.build_model(model_name, train, **model_options)
+    except (ValueError, TypeError) as exc:  # a model made for other inputs: Keras names the mismatch
+        raise DeepskyError(f"model {model_name!r} cannot be built for {task.name}'s data ({first_line(exc)}); "
+                           "see deepsky models") from None
     transfer = None
     if init_from is not None:
         from deepsky.finetune import freeze_layers, transfer_weights
@@ -390,6 +406,8 @@ def train_task(
                     **({"copied_layers": copied} if copied is not None else {})}
     run.path.mkdir(parents=True, exist_ok=True)
     if not resume:
+        import keras
+
         write_json(run.config_path, {
             "task": task.name,
             "model": model_name,
@@ -405,6 +423,8 @@ def train_task(
             "backend": backend_name(),
             "precision": config.resolved_precision(),
             "deepsky_version": _version(),
+            "keras_version": keras.__version__,
+            "format_version": RUN_FORMAT_VERSION,
         })
     if not resume:
         _save_baseline_features(task, run.path / "baseline_features.h5", train)
@@ -419,8 +439,11 @@ def train_task(
     if recorded:
         write_json(run.config_path, {**Run.open(out).config, **recorded})
     tmp = run.path / ".model.part.keras"
-    model.save(tmp)
-    os.replace(tmp, run.model_path)
+    try:
+        model.save(tmp)
+        os.replace(tmp, run.model_path)
+    finally:
+        tmp.unlink(missing_ok=True)
     write_json(run.history_path, history)
     return run
 

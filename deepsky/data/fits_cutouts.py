@@ -82,6 +82,10 @@ def cutouts_from_fits(images, catalog, bands: int, size: int):
     columns = {name.lower(): name for name in table.colnames}
     id_name = next((columns[c] for c in ID_COLUMNS if c in columns), None)
     ids = np.arange(len(table)) if id_name is None else np.asarray(table[id_name])
+    values, counts = np.unique(ids, return_counts=True)
+    if (counts > 1).any():  # a table joined back on id would mix two objects' predictions
+        raise DeepskyError(f"{catalog}: id {values[counts > 1][0]} appears {counts[counts > 1][0]} times; "
+                           "give each object its own id")
     if "ra" in columns and "dec" in columns:
         x, y = _sky_to_pixels(table, columns, planes, catalog)
         positions = "ra/dec"

@@ -195,6 +195,15 @@ class DatasetFile:
         if len(lengths) != 1:
             raise DeepskyError(f"{self.path}: named inputs hold different numbers of objects ({sorted(lengths)})")
         self.n = lengths.pop()
+        if self.labels is not None and len(self.labels) != self.n:
+            raise DeepskyError(f"{self.path}: {len(self.labels)} labels for {self.n} objects; "
+                               "give one label per object")
+        if self.labels is not None and self.labels.dtype.kind not in "biuf":
+            raise DeepskyError(f"{self.path}: labels of type {self.labels.dtype}; give numbers (class indices "
+                               "or parameter values)")
+        for name, column in self.objects.items():
+            if len(column) != self.n:
+                raise DeepskyError(f"{self.path}: column {name!r} holds {len(column)} values for {self.n} objects")
 
     @property
     def shape(self) -> tuple:

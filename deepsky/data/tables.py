@@ -170,6 +170,9 @@ def _read_csv(path):
     if not text.strip():
         return Table()
     table = Table.read(path, format="ascii.csv", comment="#")
+    first = table.colnames[0] if table.colnames else ""
+    if first.startswith("\ufeff"):  # a byte-order mark (Excel's UTF-8) would hide the first column's name
+        table.rename_column(first, first.lstrip("\ufeff"))
     table.meta.pop("comments", None)
     for line in text.splitlines():
         # Our own "# key = json" comment lines carry write_table's metadata.
