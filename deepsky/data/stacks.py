@@ -165,7 +165,7 @@ def read_array(path, mmap: bool = False) -> np.ndarray:
     """A real numeric array from a ``.npy`` file (no pickles), memory-mapped if ``mmap``; bad files raise DeepskyError."""
     try:
         array = np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None)
-    except (OSError, ValueError, EOFError) as exc:
+    except Exception as exc:  # noqa: BLE001 - numpy parses a damaged header with ast (SyntaxError, TokenError...)
         raise DeepskyError(f"{path}: not a readable .npy array ({first_line(exc)}); re-create it with numpy.save") from None
     if not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array):
         raise DeepskyError(f"{path}: holds {array.dtype} values; expected a real numeric array")

@@ -100,7 +100,8 @@ class Dataset:
                 group = f.create_group("objects")
                 for name, column in self.objects.items():
                     write_column(group, name, column)
-                f.attrs["deepsky"] = json.dumps({**self.meta, "layout": self.layout, "format_version": FORMAT_VERSION})
+                f.attrs["deepsky"] = _metadata_attribute({**self.meta, "layout": self.layout,
+                                                           "format_version": FORMAT_VERSION})
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
@@ -182,11 +183,13 @@ class DatasetFile:
             self.meta = json.loads(f.attrs["deepsky"]) if "deepsky" in f.attrs else {}
         except DeepskyError:
             raise
-        except (OSError, KeyError, ValueError) as exc:
+        except Exception as exc:  # noqa: BLE001 - h5py meets damaged files with any type (RuntimeError, AttributeError...)
             raise DeepskyError(f"{self.path}: not a readable HDF5 dataset ({first_line(exc)})") from None
+        arrays = list(self._arrays.values()) if isinstance(self._arrays, dict) else [self._arrays]
+        if not isinstance(self.meta, dict) or not all(isinstance(array, h5py.Dataset) for array in arrays):
+            raise DeepskyError(f"{self.path}: not a readable HDF5 dataset (its inputs or metadata are damaged)")
         layout = self.meta.get("layout", "cutouts")
         expected = LAYOUTS.get(layout)
-        arrays = self._arrays.values() if isinstance(self._arrays, dict) else [self._arrays]
         if expected is None or any(array.ndim != expected for array in arrays):
             shapes = ", ".join(str(array.shape) for array in arrays)
             raise DeepskyError(f"{self.path}: inputs of shape {shapes} do not fit the layout {layout!r} "
@@ -195,15 +198,15 @@ class DatasetFile:
         if len(lengths) != 1:
             raise DeepskyError(f"{self.path}: named inputs hold different numbers of objects ({sorted(lengths)})")
         self.n = lengths.pop()
-        if self.labels is not None and len(self.labels) != self.n:
-            raise DeepskyError(f"{self.path}: {len(self.labels)} labels for {self.n} objects; "
+        if self.labels is not None and (np.ndim(self.labels) == 0 or len(self.labels) != self.n):
+            raise DeepskyError(f"{self.path}: {np.size(self.labels)} labels for {self.n} objects; "
                                "give one label per object")
         if self.labels is not None and self.labels.dtype.kind not in "biuf":
             raise DeepskyError(f"{self.path}: labels of type {self.labels.dtype}; give numbers (class indices "
                                "or parameter values)")
         for name, column in self.objects.items():
-            if len(column) != self.n:
-                raise DeepskyError(f"{self.path}: column {name!r} holds {len(column)} values for {self.n} objects")
+            if np.ndim(column) == 0 or len(column) != self.n:
+                raise DeepskyError(f"{self.path}: column {name!r} holds {np.size(column)} values for {self.n} objects")
 
     @property
     def shape(self) -> tuple:
@@ -216,7 +219,7 @@ class DatasetFile:
             if isinstance(self._arrays, dict):
                 return {name: np.asarray(item[rows], dtype=np.float32) for name, item in self._arrays.items()}
             return np.asarray(self._arrays[rows], dtype=np.float32)
-        except (OSError, ValueError) as exc:  # a truncated file fails only when its missing part is read
+        except Exception as exc:  # noqa: BLE001 - a damaged file fails only when its damaged part is read
             raise DeepskyError(f"{self.path}: not a readable HDF5 dataset ({first_line(exc)})") from None
 
     def chunks(self, rows: int = CHUNK_ROWS):
@@ -253,20 +256,28 @@ def concatenate(parts: list[Dataset]) -> Dataset:
 
 def write_column(group, name: str, column) -> None:
     """Store one per-object column; numpy text becomes UTF-8 strings (HDF5 has no unicode type)."""
-    import h5py
-
     column = np.asarray(column)
     if column.dtype.kind == "U":
-        group.create_dataset(name, data=column.astype(object), dtype=h5py.string_dtype())
+        # fixed-length: variable-length strings live in HDF5's global heap, and a damaged heap
+        # can hang libhdf5 while reading them (found by tests/test_fuzz_readers.py)
+        encoded = np.char.encode(column, "utf-8")
+        group.create_dataset(name, data=encoded)  # HDF5 labels these bytes ASCII; read_column decodes UTF-8
     else:
         group.create_dataset(name, data=column)
 
 
 def read_column(dataset) -> np.ndarray:
-    """A stored column; UTF-8 string columns come back as numpy str arrays."""
+    """A stored column; UTF-8 string columns (fixed or variable length) come back as numpy str arrays."""
     if dataset.dtype.kind == "O":
         return dataset.asstr()[...].astype(str)
+    if dataset.dtype.kind == "S":
+        return np.char.decode(dataset[...], "utf-8").astype(str)
     return dataset[...]
+
+
+def _metadata_attribute(meta: dict) -> np.bytes_:
+    """The dataset's metadata as fixed-length JSON bytes (no global-heap string: see write_column)."""
+    return np.bytes_(json.dumps(meta).encode("utf-8"))
 
 
 def _chunks(shape):

@@ -143,7 +143,7 @@ def read_examples(path) -> list[dict]:
     for index, payload in enumerate(iter_records(path)):
         try:
             examples.append(parse_example(payload))
-        except (IndexError, ValueError, UnicodeDecodeError) as exc:
+        except (IndexError, ValueError, TypeError, UnicodeDecodeError) as exc:
             raise DeepskyError(f"{path}: record {index} is not a tf.train.Example ({exc})") from None
     return examples
 
