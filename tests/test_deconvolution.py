@@ -142,6 +142,13 @@ def test_the_task_trains_with_the_papers_adam_and_refuses_unknown_outputs(tmp_pa
     assert (tmp_path / "restored" / "restored.csv").read_text().count("_restored.fits") == 2
     again = run_cli("predict", run, folder, "-o", tmp_path / "restored", check=False)  # no overwriting
     assert again.returncode != 0 and "not an empty folder" in again.stderr
+    hostile = tmp_path / "hostile.h5"  # ids are file names from someone else's catalogue: no writing outside -o
+    Dataset(inputs=pairs.inputs[:2], labels=pairs.labels[:2], meta=pairs.meta,
+            objects={"id": np.array(["../../escaped", str(tmp_path / "absolute")])}).save(hostile)
+    run_cli("predict", run, hostile, "-o", tmp_path / "inside")
+    assert sorted(p.name for p in (tmp_path / "inside").iterdir()) == [
+        "absolute_restored.fits", "escaped_restored.fits", "restored.csv"]
+    assert not list(tmp_path.parent.parent.glob("escaped*")) and not (tmp_path / "absolute_restored.fits").exists()
     refused = run_cli("predict", run, data, "-o", tmp_path / "restored.txt", check=False)
     assert refused.returncode != 0 and "restored.txt" in refused.stderr and "Traceback" not in refused.stderr
     wrong = tmp_path / "two_bands.npy"
