@@ -7,6 +7,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 from astropy.io import fits
 from astropy.table import Table
 
@@ -114,14 +115,15 @@ def test_predict_fits_image_with_catalogue(trained_run, small_data, tmp_path):
     assert list(table["id"]) == [101, 102, 103]
 
 
-def test_resume_after_an_interruption(small_data, tmp_path):
+@pytest.mark.parametrize("interrupt", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_resume_after_an_interruption(small_data, tmp_path, interrupt):
     out = tmp_path / "run"
     proc = subprocess.Popen([*DEEPSKY, "train", "star-galaxy", "--data", str(small_data), "--epochs", "3",
                              "-o", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 300
     while not (out / "checkpoint" / "state.json").exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(interrupt)
     _, err = proc.communicate(timeout=120)
     state = json.loads((out / "checkpoint" / "state.json").read_text())
     if proc.returncode == 0:  # finished before the signal landed: nothing to resume
@@ -130,6 +132,7 @@ def test_resume_after_an_interruption(small_data, tmp_path):
     assert proc.returncode == 130, err
     assert "--resume" in err and "Traceback" not in err
     assert 1 <= state["epoch"] < 3
+    assert not [p for p in out.rglob("*") if ".part" in p.name], "a temporary file was left"
     run_cli("train", "-o", out, "--resume")
     history = json.loads((out / "history.json").read_text())
     assert len(history["loss"]) == 3

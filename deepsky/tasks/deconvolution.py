@@ -57,7 +57,7 @@ class Deconvolution(HeldOutFolder, ImageTask):
     default_model = "pix2pix-unet"
     default_train_size = 8000
     default_test_size = 500
-    default_epochs = 15
+    default_epochs = 20
     default_batch_size = 16
     default_learning_rate = 2e-4
     default_beta1 = 0.5
