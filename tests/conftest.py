@@ -75,3 +75,47 @@ def trained_run(tmp_path_factory, small_data):
     out = tmp_path_factory.mktemp("runs") / "run"
     run_cli("train", "star-galaxy", "--data", small_data, "--epochs", 1, "-o", out)
     return out
+
+
+CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Chromium (Debian's package, installed by scripts/setup.sh with the dev extras) through Selenium."""
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        webdriver = None
+    if webdriver is None or not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+        reason = "headless Chromium is not installed (apt-get install chromium chromium-driver; pip install selenium)"
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason}: the CI set-up must install it")
+        pytest.skip(reason)
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    yield driver
+    driver.quit()
+
+
+def report_problems(driver, page: Path) -> list[str]:
+    """What a reader of ``page`` would see broken: images that do not load, figures on disk the page does not
+    show, and errors in the browser's console."""
+    driver.get_log("browser")  # forget what an earlier page logged
+    driver.get(page.resolve().as_uri())
+    images = driver.execute_script(
+        "return Array.from(document.images).map(i => [i.getAttribute('src'), i.complete && i.naturalWidth > 0])")
+    problems = [f"broken image {src}" for src, loaded in images if not loaded]
+    shown = {src for src, _ in images}
+    figures = page.parent / "figures"
+    if figures.is_dir():
+        problems += [f"figure not shown: {path.name}" for path in sorted(figures.glob("*.png"))
+                     if f"figures/{path.name}" not in shown]
+    problems += [f"console: {entry['message']}" for entry in driver.get_log("browser")
+                 if entry["level"] in ("SEVERE", "WARNING")]
+    return problems

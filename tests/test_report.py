@@ -168,3 +168,15 @@ def test_colour_composite_is_gri_or_grey():
     assert rgb.shape == (24, 24, 3) and centre[0] > 0.9 and centre[2] < 0.5
     grey = colour_composite(image, ["a", "b", "c", "d", "e"])
     assert np.array_equal(grey[..., 0], grey[..., 1])
+
+
+def test_the_browser_check_sees_a_broken_image_a_missing_figure_and_a_console_error(tmp_path, browser):
+    from conftest import report_problems
+
+    (tmp_path / "figures").mkdir()
+    (tmp_path / "figures" / "unshown.png").write_bytes(b"")
+    page = tmp_path / "report.html"
+    page.write_text('<html><body><img src="figures/absent.png"><script>console.error("boom")</script></body></html>')
+    problems = report_problems(browser, page)
+    assert "broken image figures/absent.png" in problems and "figure not shown: unshown.png" in problems
+    assert any("boom" in problem for problem in problems)

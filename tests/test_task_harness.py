@@ -14,12 +14,12 @@ import json
 
 import pytest
 
-from conftest import run_in_process as run_cli
+from conftest import report_problems, run_in_process as run_cli
 from deepsky import tasks
 
 
 @pytest.mark.parametrize("name", tasks.names())
-def test_task_trains_evaluates_reports_and_predicts(name, tmp_path):
+def test_task_trains_evaluates_reports_and_predicts(name, tmp_path, browser):
     run = tmp_path / "run"
     trained = run_cli("train", name, "--n", 96, "--epochs", 1, "--batch-size", 32, "-o", run, check=False)
     if trained.returncode == 2 and "--data" in trained.stderr:
@@ -43,6 +43,7 @@ def test_task_trains_evaluates_reports_and_predicts(name, tmp_path):
     page = (run / "report.html").read_text()
     assert shown[0].label.replace("'", "&#x27;") in page
     assert not list(run.glob("**/.*part*"))
+    assert report_problems(browser, run / "report.html") == []  # as a reader sees it, in Chromium
 
     # predict: the file the run trained on, or a few freshly simulated objects
     source = config["data"].get("path")
