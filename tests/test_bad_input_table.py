@@ -6,6 +6,7 @@ was asked for. The commands run in this process (``run_in_process``) to
 save starting torch afresh for each of the rows.
 """
 
+import io
 import json
 import re
 from pathlib import Path
@@ -32,6 +33,20 @@ ROWS = [
     ("fits-zero-size", "an empty .fits file", "predict {run} {zero.fits} --catalog {cat.csv}", "zero.fits"),
     ("fits-missing", "a FITS file that does not exist", "predict {run} {tmp}/absent.fits --catalog {cat.csv}", "absent.fits"),
     ("fits-text", "a text file named .fits", "predict {run} {text.fits} --catalog {cat.csv}", "text.fits"),
+    ("fits-sparse-10gb", "a 10 GB single-band image (sparse on disk)", "predict {run} {huge.fits} --catalog {cat.csv}", "huge.fits"),
+    # pictures (a galaxy-morphology run)
+    ("image-corrupt-jpeg", "a JPEG cut in half", "predict {morphology_run} {cut.jpg}", "cut.jpg"),
+    ("image-text-png", "a text file named .png", "predict {morphology_run} {text.png}", "text.png"),
+    ("image-1x1", "a 1x1 pixel PNG", "predict {morphology_run} {dot.png}", "dot.png"),
+    ("image-empty-folder", "a folder with no images", "predict {morphology_run} {tmp}/nothing_here", "nothing_here"),
+    # light curves and TFRecords (a transit-vetting run, trained on the shared TESS records)
+    ("curve-nan-flux", "a light curve whose fluxes are all NaN", "predict {vetting_run} {nanflux.csv}", "nanflux.csv"),
+    ("curve-negative-flux", "a light curve of negative fluxes", "predict {vetting_run} {negative.csv}", "negative.csv"),
+    ("curve-too-short", "a light curve of 5 points", "predict {vetting_run} {short_curve.csv}", "short_curve.csv"),
+    ("curve-no-columns", "a CSV without time and flux columns", "predict {vetting_run} {nocols.csv}", "nocols.csv"),
+    ("tfrecord-bad-crc", "a TFRecord whose checksum is wrong", "train transit-vetting --data {badcrc.tfrecord} -o {out}", "badcrc.tfrecord"),
+    ("tfrecord-truncated", "a TFRecord cut short", "train transit-vetting --data {cut.tfrecord} -o {out}", "cut.tfrecord"),
+    ("tfrecord-not-example", "records that are not tf.train.Example", "train transit-vetting --data {junk.tfrecord} -o {out}", "junk.tfrecord"),
     # catalogues
     ("cat-missing-columns", "no x/y or ra/dec columns", "predict {run} {field.fits} --catalog {nocols.csv}", "nocols.csv"),
     ("cat-text-in-numbers", "text in the x column", "predict {run} {field.fits} --catalog {textx.csv}", "textx.csv"),
@@ -135,6 +150,45 @@ def _truncated(path):
     path.write_bytes(data[: len(data) // 2])
 
 
+def _sparse_fits(path):
+    side = 50_000  # 10 GB of float32 that the file system does not store
+    header = fits.Header({"SIMPLE": True, "BITPIX": -32, "NAXIS": 2, "NAXIS1": side, "NAXIS2": side})
+    data = header.tostring().encode("ascii")
+    with open(path, "wb") as handle:
+        handle.write(data)
+        handle.truncate(len(data) + side * side * 4)
+
+
+def _picture(fmt, size=(64, 64), cut=False):
+    def write(path):
+        from PIL import Image
+
+        buffer = io.BytesIO()
+        Image.fromarray(np.full((*size, 3), 128, np.uint8)).save(buffer, format=fmt)
+        data = buffer.getvalue()
+        path.write_bytes(data[: len(data) // 2] if cut else data)
+    return write
+
+
+def _records(damage):
+    def write(path):
+        from deepsky.data.tfrecords import write_records
+
+        write_records(path, [b"\x0a\x00", b"\x0a\x00"])
+        path.write_bytes(damage(bytearray(path.read_bytes())))
+    return write
+
+
+def _flip_last(data):
+    data[-1] ^= 0xFF
+    return bytes(data)
+
+
+def _curve(flux):
+    time = np.linspace(0, 27, len(flux))
+    return _csv("time,flux\n" + "".join(f"{t},{f}\n" for t, f in zip(time, flux)))
+
+
 def _csv(text):
     return lambda path: path.write_text(text)
 
@@ -171,6 +225,17 @@ BUILDERS = {
     "three.fits": lambda p: _field(p, (3, 120, 120)),
     "zero.fits": lambda p: p.write_bytes(b""),
     "text.fits": lambda p: p.write_text("SIMPLE = T but not really a FITS file\n" * 50),
+    "huge.fits": _sparse_fits,
+    "cut.jpg": _picture("JPEG", cut=True),
+    "text.png": lambda p: p.write_text("not a picture\n" * 20),
+    "dot.png": _picture("PNG", size=(1, 1)),
+    "nanflux.csv": _curve([float("nan")] * 400),
+    "negative.csv": _curve(-1 - np.random.default_rng(6).uniform(0, 0.01, 400)),
+    "short_curve.csv": _curve([1.0, 1.0, 0.99, 1.0, 1.0]),
+    "badcrc.tfrecord": _records(_flip_last),
+    "cut.tfrecord": _records(lambda data: bytes(data[:-3])),
+    "junk.tfrecord": lambda p: __import__("deepsky.data.tfrecords", fromlist=["write_records"]).write_records(
+        p, [b"\xff\xfe\xfd" * 7]),
     "cat.csv": _csv("id,x,y\n0,60,60\n1,40,70\n"),
     "radec.csv": _csv("id,ra,dec\n0,150.1,2.2\n"),
     "nocols.csv": _csv("id,a,b\n0,60,60\n"),
@@ -222,6 +287,12 @@ class Kit:
         path = self.folder / name
         if path.exists():
             return path
+        if name in TRAINED:
+            trained = run_in_process("train", *TRAINED[name](), "--epochs", 1, "-o", path, check=False)
+            if trained.returncode == 2 and "--data" in trained.stderr:
+                pytest.skip(f"its run trains on real data that is not here ({trained.stderr.strip()})")
+            assert trained.returncode == 0, trained.stderr
+            return path
         path.mkdir()
         config = json.loads((self.run / "config.json").read_text())
         model = (self.run / "model.keras").read_bytes()
@@ -257,6 +328,13 @@ class Kit:
                 return str(self.file(key))
             return str(self.run_dir(key))
         return PLACEHOLDER.sub(value, command).split()
+
+
+# runs trained on first use, for the rows that need a task of another input kind
+TRAINED = {
+    "morphology_run": lambda: ["galaxy-morphology", "--n", 32, "--batch-size", 16],
+    "vetting_run": lambda: ["transit-vetting", "--n", 64],  # the shared TESS records
+}
 
 
 def _lambda_model(path):

@@ -130,6 +130,9 @@ def expand_paths(paths) -> list[Path]:
     return files
 
 
+MIN_CROP_PIXELS = 2  # a crop of one pixel or less shows nothing: the picture is a dot or an icon
+
+
 def prepare_image(path, size: int, bands: int | None = None, crop_fraction: float = 0.5):
     """One file through the whole pipeline: ``(image, source_shape)``.
 
@@ -140,6 +143,9 @@ def prepare_image(path, size: int, bands: int | None = None, crop_fraction: floa
     """
     check_geometry(size, crop_fraction)
     raw, scale, reverse = _decode(Path(path), bands)
+    if min(raw.shape[:2]) * crop_fraction < MIN_CROP_PIXELS:
+        raise DeepskyError(f"{path}: {raw.shape[0]}x{raw.shape[1]} pixels, so the centre {crop_fraction:g} of it is "
+                           f"under {MIN_CROP_PIXELS} pixels wide: too small to show a source; give a larger image")
     out = _crop_and_average(raw, size, crop_fraction)
     if reverse:
         out = out[..., ::-1]
