@@ -214,3 +214,18 @@ def test_any_record_payload_is_parsed_or_refused(payload):
         parse_example(payload)
     except (IndexError, ValueError, TypeError, UnicodeDecodeError):
         pass  # read_examples turns these into one DeepskyError naming the file and record
+
+
+def test_coverage_guided_fuzzing_finds_no_crash(tmp_path):
+    """atheris (libFuzzer) for 15 s over every reader: no exception other than a one-line DeepskyError."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("atheris", reason="atheris has wheels for x86-64 Linux and CPython <= 3.11 only")
+    script = Path(__file__).resolve().parents[1] / "fuzz" / "fuzz_readers.py"
+    (tmp_path / "work").mkdir()
+    result = subprocess.run([sys.executable, str(script), "-max_total_time=15", "-rss_limit_mb=4096",
+                             f"-artifact_prefix={tmp_path}/", str(tmp_path / "corpus")], capture_output=True, text=True,
+                            timeout=300, env={**os.environ, "DEEPSKY_FUZZ_FOLDER": str(tmp_path / "work")})
+    assert result.returncode == 0 and not list(tmp_path.glob("crash-*")), result.stderr[-3000:]
+    assert "Done" in result.stderr
