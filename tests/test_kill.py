@@ -62,3 +62,31 @@ def test_training_killed_at_ten_random_moments_resumes_to_the_uninterrupted_resu
     assert len(history["loss"]) == EPOCHS
     np.testing.assert_allclose(history["val_loss"], expected["val_loss"], rtol=1e-4)
     np.testing.assert_allclose(history["val_accuracy"], expected["val_accuracy"], rtol=1e-4)
+
+
+@pytest.mark.slow
+def test_simulate_and_predict_killed_anywhere_leave_a_whole_file_or_none(trained_run, tmp_path):
+    """What a later command would read is either complete or absent: files are renamed into place when whole."""
+    from deepsky.data.store import Dataset
+
+    rng = np.random.default_rng(7)
+    for attempt in range(4):
+        out = tmp_path / f"sim{attempt}.h5"
+        proc = subprocess.Popen([*DEEPSKY, "simulate", "star-galaxy", "--n", "600", "--seed", str(attempt), "-o",
+                                 str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(rng.uniform(3.0, 12.0))
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=60)
+        assert not out.exists() or len(Dataset.load(out)) == 600
+    stack = tmp_path / "stack.npy"
+    np.save(stack, np.random.default_rng(1).normal(0, 0.03, (6000, 48, 48, 5)).astype(np.float32))
+    for attempt in range(4):
+        table = tmp_path / f"table{attempt}.csv"
+        proc = subprocess.Popen([*DEEPSKY, "predict", str(trained_run), str(stack), "-o", str(table)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(rng.uniform(3.0, 12.0))
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=60)
+        assert not table.exists() or len(table.read_text().splitlines()) == 6001
+    visible = sorted(path.name for path in tmp_path.iterdir() if not path.name.startswith("."))
+    assert all(name.startswith(("sim", "table", "stack")) for name in visible)
