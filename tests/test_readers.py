@@ -423,3 +423,17 @@ def test_dataset_round_trips_text_columns(tmp_path):
     back = Dataset.load(data.save(tmp_path / "d.h5"))
     assert back.objects["objid"].tolist() == ids.tolist() and back.objects["objid"].dtype.kind == "U"
     np.testing.assert_array_equal(back.objects["mag"], [17.0, 16.5])
+
+
+def test_a_byte_order_mark_does_not_hide_the_first_column(tmp_path):
+    """Excel writes UTF-8 CSV with a BOM; the first column keeps its name in catalogues and light curves."""
+    from deepsky.data.lightcurves import read_light_curve
+    from deepsky.data.tables import read_catalog
+
+    catalog = tmp_path / "photometry.csv"
+    catalog.write_text("u,g,r\n19.1,18.2,17.9\n", encoding="utf-8-sig")
+    assert read_catalog(catalog).colnames == ["u", "g", "r"]
+    curve = tmp_path / "curve.csv"
+    times = np.linspace(0, 27, 300)
+    curve.write_text("time,flux\n" + "".join(f"{t},{1 + 1e-3 * np.sin(t)}\n" for t in times), encoding="utf-8-sig")
+    assert len(read_light_curve(curve).time) == 300

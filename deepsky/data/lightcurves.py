@@ -107,7 +107,7 @@ def _read_fits(path):
 
 def _read_csv(path):
     try:
-        with open(path, newline="") as handle:
+        with open(path, newline="", encoding="utf-8-sig") as handle:  # -sig: a BOM would hide the first name
             rows = [row for row in csv.reader(handle) if row and not row[0].lstrip().startswith("#")]
     except (OSError, UnicodeDecodeError) as exc:
         raise DeepskyError(f"{path}: cannot read as CSV ({exc})") from None
