@@ -33,6 +33,7 @@ ROWS = [
     ("fits-zero-size", "an empty .fits file", "predict {run} {zero.fits} --catalog {cat.csv}", "zero.fits"),
     ("fits-missing", "a FITS file that does not exist", "predict {run} {tmp}/absent.fits --catalog {cat.csv}", "absent.fits"),
     ("fits-text", "a text file named .fits", "predict {run} {text.fits} --catalog {cat.csv}", "text.fits"),
+    ("fits-wrong-bitpix", "BITPIX -64 over 32-bit data (the file too short for it)", "predict {run} {bitpix.fits} --catalog {cat.csv}", "bitpix.fits"),
     ("fits-sparse-10gb", "a 10 GB single-band image (sparse on disk)", "predict {run} {huge.fits} --catalog {cat.csv}", "huge.fits"),
     # pictures (a galaxy-morphology run)
     ("image-corrupt-jpeg", "a JPEG cut in half", "predict {morphology_run} {cut.jpg}", "cut.jpg"),
@@ -189,6 +190,14 @@ def _curve(flux):
     return _csv("time,flux\n" + "".join(f"{t},{f}\n" for t, f in zip(time, flux)))
 
 
+def _wrong_bitpix(path):
+    _field(path)
+    data = bytearray(path.read_bytes())
+    card = data.find(b"BITPIX  =", data.find(b"XTENSION"))  # the first band's header
+    data[card : card + 30] = f"{'BITPIX':8}= {-64:>20}".encode("ascii")
+    path.write_bytes(bytes(data))
+
+
 def _csv(text):
     return lambda path: path.write_text(text)
 
@@ -226,6 +235,7 @@ BUILDERS = {
     "zero.fits": lambda p: p.write_bytes(b""),
     "text.fits": lambda p: p.write_text("SIMPLE = T but not really a FITS file\n" * 50),
     "huge.fits": _sparse_fits,
+    "bitpix.fits": _wrong_bitpix,
     "cut.jpg": _picture("JPEG", cut=True),
     "text.png": lambda p: p.write_text("not a picture\n" * 20),
     "dot.png": _picture("PNG", size=(1, 1)),
