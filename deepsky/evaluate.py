@@ -30,7 +30,7 @@ def evaluate_run(run_dir, data=None, n: int | None = None, on_stage=None, on_sim
     config, task = run.config, run.task()
     model = run.load_model()
     test, source, held_out = task.test_data(config, data, n, progress=on_simulate, on_stage=stage)
-    task.check_inputs(config["contract"], test.inputs, str(data or "test data"))
+    task.check_inputs(run.contract, test.inputs, str(data or "test data"))
     result = task.objective.evaluate(task, run, model, test, stage, on_predict=on_predict, on_fit=on_fit)
     metrics = {**result.metrics, "test_data": source, "held_out": bool(held_out), "task": task.name,
                "model": config["model"], "paper": task.paper}

@@ -180,7 +180,7 @@ class Classification(Objective):
                 "class_weights_divided_out": [float(w) for w in weights]}
 
     def evaluate(self, task, run, model, test, stage, on_predict=None, on_fit=None):
-        contract = run.config["contract"]
+        contract = run.contract
         stage(f"predicting {len(test)} held-out objects")
         probabilities = task.predict_outputs(model, test.inputs, progress=on_predict)
         metrics = task.metrics(test, probabilities)
@@ -286,7 +286,7 @@ class GaussianRegression(Objective):
     def evaluate(self, task, run, model, test, stage, on_predict=None, on_fit=None):
         import time
 
-        contract = run.config["contract"]
+        contract = run.contract
         task.predict_outputs(model, _take(test.inputs, np.arange(min(256, len(test)))))  # kernels chosen, caches warm
         stage(f"predicting {len(test)} held-out objects")
         start = time.perf_counter()

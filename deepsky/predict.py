@@ -207,7 +207,7 @@ def predict_files(
 
     run = Run.open(run_dir)
     config = run.config
-    contract = config["contract"]
+    contract = run.contract
     task = run.task()
     task.objective.check_output(output)  # an unsupported output fails before any work
     inputs = [Path(p) for p in inputs]

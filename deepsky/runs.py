@@ -18,7 +18,7 @@ from deepsky.errors import DeepskyError
 # 1: config.json, model.keras (Keras 3), history.json, checkpoint/, metrics.json. Raise it when a
 # change means an older deepsky would misread a run, and read the older format or say what to do.
 FORMAT_VERSION = 1
-REQUIRED_KEYS = ("task", "model", "contract")
+REQUIRED_KEYS = ("task", "model")
 
 
 class Run:
@@ -52,7 +52,9 @@ class Run:
         if not isinstance(config, dict):
             raise DeepskyError(f"{self.config_path}: holds a {type(config).__name__}, not a run's settings; "
                                "train the run again")
-        missing = [key for key in REQUIRED_KEYS if not isinstance(config.get(key), str if key != "contract" else dict)]
+        missing = [key for key in REQUIRED_KEYS if not isinstance(config.get(key), str)]
+        if not isinstance(config.get("contract", {}), dict):
+            missing.append("contract")
         if missing:
             raise DeepskyError(f"{self.config_path}: no {', '.join(missing)} in the run's settings; "
                                "train the run again")
@@ -61,6 +63,15 @@ class Run:
             raise DeepskyError(f"{self.config_path}: run format {version!r} is newer than this deepsky reads "
                                f"({FORMAT_VERSION}); upgrade deepsky to use it")
         return config
+
+    @property
+    def contract(self) -> dict:
+        """What the run's model expects of its input (written by train); DeepskyError where it is missing."""
+        contract = self.config.get("contract")
+        if not isinstance(contract, dict):
+            raise DeepskyError(f"{self.config_path}: no contract (what the model takes) in the run's settings; "
+                               "train the run again")
+        return contract
 
     def task(self):
         from deepsky import tasks

@@ -70,7 +70,7 @@ if __name__ == "__main__":
     if not folders:  # a corpus folder of one's own keeps what the fuzzer learns between runs
         folders.append(tempfile.mkdtemp(prefix="deepsky-corpus-"))
         arguments.append(folders[0])
-    if not any(Path(folders[0]).glob("*")):
+    if not Path(folders[0]).is_file() and not any(Path(folders[0]).glob("*")):  # a file: rerun that one input
         seed_corpus(Path(folders[0]))
     atheris.Setup(arguments, test_one_input)
     atheris.Fuzz()
