@@ -249,6 +249,7 @@ print("loaded", len(cases))
 """
 
 
+@pytest.mark.slow  # default suite under 10 minutes; run with -m slow
 def test_lrn_models_round_trip_through_keras_files_in_a_fresh_process(tmp_path):
     cases = []
     rng = np.random.default_rng(2)

@@ -115,7 +115,8 @@ def test_predict_fits_image_with_catalogue(trained_run, small_data, tmp_path):
     assert list(table["id"]) == [101, 102, 103]
 
 
-@pytest.mark.parametrize("interrupt", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+@pytest.mark.parametrize("interrupt", [pytest.param(signal.SIGINT, id="ctrl-c", marks=pytest.mark.slow),
+                                       pytest.param(signal.SIGTERM, id="sigterm")])  # one path: KeyboardInterrupt
 def test_resume_after_an_interruption(small_data, tmp_path, interrupt):
     out = tmp_path / "run"
     proc = subprocess.Popen([*DEEPSKY, "train", "star-galaxy", "--data", str(small_data), "--epochs", "3",
@@ -138,6 +139,7 @@ def test_resume_after_an_interruption(small_data, tmp_path, interrupt):
     assert len(history["loss"]) == 3
 
 
+@pytest.mark.slow  # default suite under 10 minutes; run with -m slow
 def test_resumed_training_equals_uninterrupted_training(small_data, tmp_path, monkeypatch):
     import pytest
 
@@ -168,6 +170,7 @@ def test_train_refuses_to_overwrite_a_run(trained_run, small_data):
     assert result.returncode == 2 and "already holds a run" in result.stderr
 
 
+@pytest.mark.slow  # default suite under 10 minutes; run with -m slow
 def test_resume_can_extend_a_finished_run(trained_run, tmp_path):
     import shutil
 

@@ -201,6 +201,7 @@ def test_fits_cutouts_of_the_wrong_size_are_one_clear_error(profiles_run, tmp_pa
     assert "Traceback" not in result.stderr and not out.exists()
 
 
+@pytest.mark.slow  # default suite under 10 minutes; run with -m slow
 def test_the_network_learns_magnitudes_and_radii():
     """A short training on 3,000 galaxies already beats guessing by far (held-out, another seed)."""
     from deepsky.config import set_seed

@@ -58,6 +58,7 @@ def test_dihedral_average_is_invariant_to_rotating_the_input():
     np.testing.assert_allclose(a, b, atol=1e-5)
 
 
+@pytest.mark.slow  # default suite under 10 minutes; run with -m slow
 def test_galaxy_zoo_train_evaluate_predict_through_the_cli(tmp_path):
     folder = shared("galaxyzoo1_sdss")
     out = tmp_path / "gz"

@@ -119,6 +119,7 @@ def test_predict_refuses_a_catalogue_without_magnitudes(photometry_run, tmp_path
     assert not out.exists() and not list(tmp_path.glob(".*part*"))
 
 
+@pytest.mark.slow  # default suite under 10 minutes; run with -m slow
 def test_experiment_batchnorm_writes_curves_and_held_out_accuracy(catalogue, tmp_path):
     out = tmp_path / "bn"
     run_cli("experiment", "batchnorm", "--data", catalogue, "--epochs", 2, "--n", 300, "-o", out)

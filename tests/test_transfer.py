@@ -33,6 +33,7 @@ def test_transfer_refuses_an_unrelated_model():
                          models.create("kim-brunner", input_shape=(44, 44, 5), num_classes=2))
 
 
+@pytest.mark.slow  # default suite under 10 minutes; run with -m slow
 def test_transfer_experiment_sweeps_frozen_layers_on_another_survey(trained_run, tmp_path):
     from deepsky.experiments.transfer import run_transfer
 
