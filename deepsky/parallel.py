@@ -55,3 +55,26 @@ def _die_with_parent(parent: int) -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:  # the parent died before the line above
         os._exit(1)
+
+
+def simulate_in_chunks(make_chunk: Callable, n: int, seed: int, chunk_size: int, *settings, progress=None,
+                       workers: int | None = None):
+    """A simulated Dataset of ``n`` objects made ``chunk_size`` at a time on ``workers`` processes.
+
+    ``make_chunk((size, seed, chunk_index, *settings))`` returns one chunk's
+    Dataset and seeds itself from ``seed`` and its index, so the same seed
+    gives the same bytes whatever the number of workers; ``progress(k)``
+    after each chunk.
+    """
+    from deepsky.data.store import concatenate
+
+    sizes = [min(chunk_size, n - start) for start in range(0, n, chunk_size)]
+    jobs = [(size, seed, k, *settings) for k, size in enumerate(sizes)]
+    parts = []
+    for part in map_in_processes(make_chunk, jobs, workers if len(jobs) > 1 else 1):
+        parts.append(part)
+        if progress is not None:
+            progress(len(part))
+    data = concatenate(parts) if len(parts) > 1 else parts[0]
+    data.meta["seed"] = seed
+    return data

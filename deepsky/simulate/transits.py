@@ -125,24 +125,14 @@ def make_transits(n: int, seed: int = 0, grid: str | TransitGrid = PEARSON_TRAIN
     processes (default: every core); the same seed gives the same bytes
     whatever the number of workers.
     """
-    from deepsky.data.store import concatenate
-    from deepsky.parallel import map_in_processes
+    from deepsky.parallel import simulate_in_chunks
 
     grid = GRIDS[grid] if isinstance(grid, str) else grid
     if n < 1:
         from deepsky.errors import DeepskyError
 
         raise DeepskyError(f"the number of light curves must be positive; received {n}")
-    sizes = [min(CHUNK_CURVES, n - start) for start in range(0, n, CHUNK_CURVES)]
-    jobs = [(size, seed, k, grid, realism) for k, size in enumerate(sizes)]
-    parts = []
-    for part in map_in_processes(_make_chunk, jobs, workers if len(jobs) > 1 else 1):
-        parts.append(part)
-        if progress is not None:
-            progress(len(part))
-    data = concatenate(parts) if len(parts) > 1 else parts[0]
-    data.meta["seed"] = seed
-    return data
+    return simulate_in_chunks(_make_chunk, n, seed, CHUNK_CURVES, grid, realism, progress=progress, workers=workers)
 
 
 def _make_chunk(job) -> Dataset:
