@@ -63,3 +63,22 @@ def test_the_same_seed_gives_the_same_bytes_whatever_the_workers():
     assert np.isfinite(one.objects["snr"][one.labels == 1]).all()
     again = gw.make_gravitational_waves(12, seed=4, workers=2)
     np.testing.assert_array_equal(one.inputs, again.inputs)
+
+
+def test_the_template_bank_matched_filter_finds_loud_mergers_and_their_masses(detectors):
+    from deepsky.fitting.matched_filter import TemplateBank, default_bank
+
+    bank = TemplateBank(default_bank(6), detectors)
+    assert len(bank.masses) >= 15 and (bank.masses[:, 0] >= bank.masses[:, 1]).all()
+    rng = np.random.default_rng(3)
+    noise = [bank.statistic(gw.noise_example(detectors, rng))[0] for _ in range(6)]
+    assert 3 < np.mean(noise) < 8  # the largest of many unit-variance correlations
+    found = [bank.statistic(gw.merger_example(detectors, rng, 40.0, 30.0, 15.0)[0]) for _ in range(3)]
+    assert min(score for score, _ in found) > max(noise)
+    assert all(10 < score < 17 for score, _ in found)  # the injected 15, less the grid's mismatch, plus noise
+
+    def chirp(m1, m2):
+        return (m1 * m2) ** 0.6 / (m1 + m2) ** 0.2
+
+    for _, (m1, m2) in found:
+        assert chirp(m1, m2) == pytest.approx(chirp(40.0, 30.0), rel=0.35)
