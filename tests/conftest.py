@@ -107,11 +107,17 @@ def report_problems(driver, page: Path) -> list[str]:
     """What a reader of ``page`` would see broken: images that do not load, figures on disk the page does not
     show, and errors in the browser's console."""
     driver.get_log("browser")  # forget what an earlier page logged
+    import time
+
     driver.get(page.resolve().as_uri())
-    images = driver.execute_script(
-        "return Array.from(document.images).map(i => [i.getAttribute('src'), i.complete && i.naturalWidth > 0])")
-    problems = [f"broken image {src}" for src, loaded in images if not loaded]
-    shown = {src for src, _ in images}
+    script = "return Array.from(document.images).map(i => [i.getAttribute('src'), i.complete, i.naturalWidth > 0])"
+    deadline = time.monotonic() + 20  # large figures may still be decoding on a busy machine when load fires
+    images = driver.execute_script(script)
+    while not all(complete for _, complete, _ in images) and time.monotonic() < deadline:
+        time.sleep(0.2)
+        images = driver.execute_script(script)
+    problems = [f"broken image {src}" for src, complete, drawn in images if not (complete and drawn)]
+    shown = {src for src, _, _ in images}
     figures = page.parent / "figures"
     if figures.is_dir():
         problems += [f"figure not shown: {path.name}" for path in sorted(figures.glob("*.png"))
