@@ -366,10 +366,11 @@ def predict(
 ):
     """Predict every object (classes, or parameters with uncertainties); one row per input object, in input order."""
     from deepsky import checks
+    from deepsky.data.augment import VIEW_CHOICES
     from deepsky.predict import predict_files
 
     checks.at_least("--batch-size", batch_size)
-    checks.one_of("--views", views, (1, 2, 4, 8))
+    checks.one_of("--views", views, tuple(VIEW_CHOICES))
     checks.output_apart(output, [*inputs, catalog, run_dir])
     with _progress() as progress:
         bars = {}
