@@ -228,6 +228,7 @@ def predict_files(
     if not parts:
         raise DeepskyError(f"{inputs[0]}: holds no objects to predict")
     columns = {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+    columns = task.finish_predictions(model, columns, info, contract)
     task.objective.write_predictions(columns, output, meta={"run": str(run.path), "task": task.name,
                                                             "model": config["model"]})
     flags = columns.get("flag")

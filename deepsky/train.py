@@ -102,6 +102,7 @@ def fit(
     on_epoch: Callable[[int, dict], None] | None = None,
     objective=None,
     augmentation=None,
+    epoch_rows: Callable[[int], np.ndarray | None] | None = None,
 ) -> dict:
     """Train ``model``; returns the history.
 
@@ -124,6 +125,9 @@ def fit(
     augmentation : deepsky.data.augment.Augmentation, optional
         Applied to every training batch when ``config.augment``; by default
         cutouts get ``config.rotations`` and other inputs none.
+    epoch_rows : callable, optional
+        ``epoch_rows(epoch)``: the training rows an epoch uses (a curriculum),
+        or None for all of them.
 
     Returns
     -------
@@ -161,11 +165,12 @@ def fit(
     if state["epoch"] and checkpoint is not None:
         steps.restore(checkpoint.load_optimizer_state(), checkpoint.load_objective_state())
     history = state["history"]
-    n_steps = math.ceil(n / config.batch_size)
     governor = thread_governor()  # fewer threads while another job busies our cores
     for epoch in range(state["epoch"], config.epochs):
         start = time.perf_counter()
-        order, rng = _epoch_order(config, epoch, n)
+        order, rng = _epoch_order(config, epoch, n, epoch_rows(epoch) if epoch_rows else None)
+        n_epoch = len(order)
+        n_steps = math.ceil(n_epoch / config.batch_size)
         steps.begin_epoch(rng)
         total_loss = total_score = 0.0
         threads = [governor.check(force=True)]
@@ -181,7 +186,8 @@ def fit(
             if on_batch:
                 on_batch(epoch, b, n_steps, loss)
         val = objective.validation_metrics(steps.predict(x_val), np.asarray(y_val))
-        _record(history, loss=total_loss / n, **{objective.score_name: objective.epoch_score(total_score, n)},
+        _record(history, loss=total_loss / n_epoch,
+                **{objective.score_name: objective.epoch_score(total_score, n_epoch)},
                 **val, seconds=time.perf_counter() - start, threads=float(np.mean(threads)))
         state = {"epoch": epoch + 1, "history": history, "config": asdict(config)}
         if checkpoint is not None:
@@ -311,10 +317,15 @@ def _match_state_strides(optimizer):
                     slots[key] = torch.empty_like(param).copy_(value)
 
 
-def _epoch_order(config: TrainConfig, epoch: int, n: int) -> tuple[np.ndarray, np.random.Generator]:
+def _epoch_order(config: TrainConfig, epoch: int, n: int, rows=None) -> tuple[np.ndarray, np.random.Generator]:
     # A generator per epoch makes a resumed run see the same batches as an uninterrupted one.
     rng = np.random.default_rng(np.random.SeedSequence([config.seed, 7, epoch]))
-    return rng.permutation(n), rng
+    if rows is None:
+        return rng.permutation(n), rng
+    rows = np.asarray(rows, np.int64)
+    if not len(rows):
+        raise DeepskyError(f"the curriculum leaves no training examples in epoch {epoch + 1}")
+    return rng.permutation(rows), rng
 
 
 def _record(history: dict, **values):
@@ -454,7 +465,8 @@ def _fit_task_model(task, model, train, val, config, checkpoint_dir, resume, on_
     history = fit(model, train.inputs, train.labels, val.inputs, val.labels, config,
                   checkpoint_dir=checkpoint_dir, resume=resume and Checkpoint(checkpoint_dir).exists,
                   on_batch=on_batch, on_epoch=on_epoch, objective=task.objective,
-                  augmentation=task.augmentation(config))
+                  augmentation=task.augmentation(config),
+                  epoch_rows=lambda epoch: task.epoch_rows(train, epoch, config.epochs))
     return history, task.objective.after_training(model, config, train.labels)
 
 

@@ -48,6 +48,15 @@ ROWS = [
     ("tfrecord-bad-crc", "a TFRecord whose checksum is wrong", "train transit-vetting --data {badcrc.tfrecord} -o {out}", "badcrc.tfrecord"),
     ("tfrecord-truncated", "a TFRecord cut short", "train transit-vetting --data {cut.tfrecord} -o {out}", "cut.tfrecord"),
     ("tfrecord-not-example", "records that are not tf.train.Example", "train transit-vetting --data {junk.tfrecord} -o {out}", "junk.tfrecord"),
+    # detector strain (a gw-detection run; GWOSC-like HDF5 files made here)
+    ("strain-one-file", "H1 without L1", "predict {gw_run} {H-H1-a.hdf5}", "one GWOSC strain file per detector"),
+    ("strain-same-detector", "two files from H1", "predict {gw_run} {H-H1-a.hdf5} {H-H1-b.hdf5}", "one each of H1, L1"),
+    ("strain-other-times", "H1 and L1 over different GPS seconds", "predict {gw_run} {H-H1-a.hdf5} {L-L1-late.hdf5}", "L-L1-late.hdf5"),
+    ("strain-gap", "NaN samples (a data gap) in H1", "predict {gw_run} {H-H1-gap.hdf5} {L-L1-a.hdf5}", "H-H1-gap.hdf5"),
+    ("strain-short", "4 s of strain", "predict {gw_run} {H-H1-short.hdf5} {L-L1-short.hdf5}", "H-H1-short.hdf5"),
+    ("strain-odd-rate", "strain at 5000 Hz", "predict {gw_run} {H-H1-5khz.hdf5} {L-L1-5khz.hdf5}", "5000 Hz"),
+    ("strain-no-spacing", "strain/Strain without its Xspacing", "predict {gw_run} {H-H1-nospacing.hdf5} {L-L1-a.hdf5}", "Xspacing"),
+    ("strain-2d", "a 2-D strain array", "predict {gw_run} {H-H1-2d.hdf5} {L-L1-a.hdf5}", "H-H1-2d.hdf5"),
     # catalogues
     ("cat-missing-columns", "no x/y or ra/dec columns", "predict {run} {field.fits} --catalog {nocols.csv}", "nocols.csv"),
     ("cat-text-in-numbers", "text in the x column", "predict {run} {field.fits} --catalog {textx.csv}", "textx.csv"),
@@ -198,6 +207,22 @@ def _wrong_bitpix(path):
     path.write_bytes(bytes(data))
 
 
+def _strain(detector, start=1_000_000_000, seconds=16.0, rate=4096, damage=None):
+    """A GWOSC-like strain file: white noise at 1e-21 of ``seconds`` at ``rate`` Hz from GPS ``start``."""
+    def write(path):
+        values = np.random.default_rng(len(path.name)).normal(0, 1e-21, int(seconds * rate))
+        with h5py.File(path, "w") as f:
+            item = f.create_dataset("strain/Strain", data=values[:, None] if damage == "2d" else values)
+            if damage != "no-spacing":
+                item.attrs["Xspacing"] = 1.0 / rate
+            item.attrs["Xstart"] = start
+            if damage == "gap":
+                item[20000:21000] = np.nan
+            f["meta/Detector"] = detector.encode()
+            f["meta/GPSstart"] = start
+    return write
+
+
 def _csv(text):
     return lambda path: path.write_text(text)
 
@@ -240,6 +265,17 @@ BUILDERS = {
     "text.png": lambda p: p.write_text("not a picture\n" * 20),
     "dot.png": _picture("PNG", size=(1, 1)),
     "nanflux.csv": _curve([float("nan")] * 400),
+    "H-H1-a.hdf5": _strain("H1"),
+    "H-H1-b.hdf5": _strain("H1"),
+    "L-L1-a.hdf5": _strain("L1"),
+    "L-L1-late.hdf5": _strain("L1", start=1_000_000_100),
+    "H-H1-gap.hdf5": _strain("H1", damage="gap"),
+    "H-H1-short.hdf5": _strain("H1", seconds=4),
+    "L-L1-short.hdf5": _strain("L1", seconds=4),
+    "H-H1-5khz.hdf5": _strain("H1", rate=5000),
+    "L-L1-5khz.hdf5": _strain("L1", rate=5000),
+    "H-H1-nospacing.hdf5": _strain("H1", damage="no-spacing"),
+    "H-H1-2d.hdf5": _strain("H1", damage="2d"),
     "negative.csv": _curve(-1 - np.random.default_rng(6).uniform(0, 0.01, 400)),
     "short_curve.csv": _curve([1.0, 1.0, 0.99, 1.0, 1.0]),
     "badcrc.tfrecord": _records(_flip_last),
@@ -344,6 +380,7 @@ class Kit:
 TRAINED = {
     "morphology_run": lambda: ["galaxy-morphology", "--n", 32, "--batch-size", 16],
     "vetting_run": lambda: ["transit-vetting", "--n", 64],  # the shared TESS records
+    "gw_run": lambda: ["gw-detection", "--n", 64, "--batch-size", 32],
 }
 
 

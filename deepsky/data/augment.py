@@ -171,14 +171,22 @@ def cutout_augmentation(rotations: str = "dihedral", zoom: float = 1.0, shift_pi
     return Augmentation("dihedral", apply)
 
 
-def series_augmentation(reverse: bool = True, max_shift_steps: int = 0) -> Augmentation:
-    """Time reversal (half of the series) and shifts of up to ``max_shift_steps`` for (N, T, C) series."""
+def series_augmentation(reverse: bool = True, max_shift_steps: int = 0, negate: bool = False,
+                        swap_channels: bool = False) -> Augmentation:
+    """For (N, T, C) series: time reversal (half of them), shifts of up to ``max_shift_steps``, a change of sign
+    (``negate``: half of them) and the channels' order reversed (``swap_channels``: half of them)."""
 
     def apply(x, y, rng):
         if reverse:
             x = time_reverse(x, rng)
         if max_shift_steps:
             x = time_shift(x, rng, max_shift_steps)
+        if negate:
+            x = x * np.where(rng.random(len(x)) < 0.5, -1.0, 1.0).astype(x.dtype)[:, None, None]
+        if swap_channels:
+            swap = rng.random(len(x)) < 0.5
+            x = np.array(x, copy=True)
+            x[swap] = x[swap, :, ::-1]
         return x, y
 
     return Augmentation("time", apply)

@@ -72,17 +72,45 @@ class Detectors:
 
     def whiten(self, strain: np.ndarray) -> np.ndarray:
         """Strain divided by the noise amplitude spectrum, below ``F_LOWER_HZ`` removed: unit-variance noise."""
-        from scipy.signal.windows import tukey
-
-        spectrum = np.fft.rfft(strain * tukey(self.n, 0.1))
-        spectrum = np.where(self.band, spectrum / np.sqrt(self.n * self.sample_rate * self.psd / 2.0), 0.0)
-        return np.fft.irfft(spectrum, self.n) * np.sqrt(self.n / self.band.mean())
+        return whiten(strain, self.sample_rate, self.psd)
 
     def optimal_snr(self, signal: np.ndarray) -> float:
         """The optimal matched-filter SNR of ``signal`` (strain over the stretch) against the design noise."""
         transform = np.fft.rfft(signal) / self.sample_rate
         df = self.sample_rate / self.n
         return float(np.sqrt(4.0 * np.sum(np.abs(transform[self.band]) ** 2 / self.psd[self.band]) * df))
+
+
+def whiten(strain: np.ndarray, sample_rate_hz: float, psd: np.ndarray, f_lower_hz: float = F_LOWER_HZ) -> np.ndarray:
+    """``strain`` (n,) divided by the noise amplitude spectrum, frequencies below ``f_lower_hz`` removed.
+
+    ``psd`` is the one-sided noise PSD (1/Hz) at the ``n // 2 + 1`` frequencies
+    of ``np.fft.rfftfreq(n, 1 / sample_rate_hz)``. Gaussian noise of that PSD
+    comes out with unit variance per sample. A Tukey window (10%) tapers the
+    ends, which are not to be analysed.
+    """
+    from scipy.signal.windows import tukey
+
+    n = len(strain)
+    band = np.fft.rfftfreq(n, 1.0 / sample_rate_hz) >= f_lower_hz
+    spectrum = np.fft.rfft(strain * tukey(n, 0.1))
+    spectrum = np.where(band, spectrum / np.sqrt(n * sample_rate_hz * np.asarray(psd) / 2.0), 0.0)
+    return np.fft.irfft(spectrum, n) * np.sqrt(n / band.mean())
+
+
+def estimate_psd(strain: np.ndarray, sample_rate_hz: float, segment_seconds: float = 4.0) -> np.ndarray:
+    """The one-sided noise PSD (1/Hz) of ``strain`` at its own rfft frequencies: Welch's median over segments.
+
+    The median of Hann-windowed, half-overlapping segments of
+    ``segment_seconds`` resists a loud signal or glitch in the data; it is
+    interpolated onto the frequency grid of the whole stretch.
+    """
+    from scipy.signal import welch
+
+    per_segment = int(round(segment_seconds * sample_rate_hz))
+    frequencies, psd = welch(strain, fs=sample_rate_hz, nperseg=per_segment, average="median")
+    grid = np.fft.rfftfreq(len(strain), 1.0 / sample_rate_hz)
+    return np.maximum(np.interp(grid, frequencies, psd), np.finfo(np.float64).tiny)
 
 
 def polarisations(m1_msun: float, m2_msun: float, inclination: float = 0.0, phase: float = 0.0,
@@ -142,6 +170,29 @@ def noise_example(detectors: Detectors, rng) -> np.ndarray:
     start = (detectors.n - window) // 2
     return np.stack([detectors.whiten(detectors.coloured_noise(rng))[start : start + window]
                      for _ in DETECTORS], axis=-1).astype(np.float32)
+
+
+def whitened_noise(rng, n: int, samples: int, channels: int, sample_rate_hz: float = SAMPLE_RATE_HZ,
+                   f_lower_hz: float = F_LOWER_HZ) -> np.ndarray:
+    """(n, samples, channels) whitened Gaussian noise as the simulator makes it: unit variance, nothing below
+    ``f_lower_hz``; drawn over twice the length and cut from the middle, so that nothing wraps around."""
+    long = 2 * samples
+    spectrum = np.fft.rfft(rng.standard_normal((n, long, channels)), axis=1)
+    band = np.fft.rfftfreq(long, 1.0 / sample_rate_hz) >= f_lower_hz
+    spectrum[:, ~band] = 0.0
+    noise = np.fft.irfft(spectrum, long, axis=1)[:, samples // 2 : samples // 2 + samples]
+    return (noise / np.sqrt(band.mean())).astype(np.float32)
+
+
+def mix_fresh_noise(windows: np.ndarray, rng, max_weight: float = 0.6) -> np.ndarray:
+    """Whitened windows with a fresh noise realisation mixed in: sqrt(1 - a^2) x + a n, a uniform in [0, max_weight].
+
+    The noise keeps unit variance and a merger's SNR is scaled by sqrt(1 - a^2)
+    (at least 0.8 for the default): a training batch never repeats its noise.
+    """
+    weight = rng.uniform(0.0, max_weight, len(windows)).astype(np.float32)[:, None, None]
+    noise = whitened_noise(rng, len(windows), windows.shape[1], windows.shape[2])
+    return (np.sqrt(1.0 - weight**2) * windows + weight * noise).astype(np.float32)
 
 
 def _placed(waveform: np.ndarray, peak: int, at_sample: float, n: int) -> np.ndarray:

@@ -127,6 +127,11 @@ class Task:
         """
         yield self.read_inputs(inputs, contract, catalog=catalog, units=units)
 
+    def finish_predictions(self, model, columns: dict, info: dict, contract: dict) -> dict:
+        """The table ``deepsky predict`` writes, from the objective's per-object columns (override: e.g. a search's
+        triggers from per-window scores); ``info`` is what :meth:`read_inputs` said of the inputs."""
+        return columns
+
     def contract(self, data: Dataset) -> dict:
         """What a trained model expects of its input, recorded in the run directory."""
         return {"classes": list(self.classes), "layout": data.layout}
@@ -137,6 +142,10 @@ class Task:
 
     def augmentation(self, config) -> Augmentation | None:
         """The augmentation of training batches (None: none); ``config.augment`` switches it off."""
+        return None
+
+    def epoch_rows(self, train: Dataset, epoch: int, epochs: int) -> np.ndarray | None:
+        """The rows of ``train`` that epoch ``epoch`` (from 0) of ``epochs`` learns from: a curriculum (None: all)."""
         return None
 
     # -- model ---------------------------------------------------------------------
