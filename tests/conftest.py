@@ -9,6 +9,11 @@ from types import SimpleNamespace
 import pytest
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
+# caches the tests fill (microlensing maps) go to a folder of this session, not the user's ~/.cache
+if "DEEPSKY_CACHE" not in os.environ:
+    import tempfile
+
+    os.environ["DEEPSKY_CACHE"] = tempfile.mkdtemp(prefix="deepsky-test-cache-")
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 DEEPSKY = [sys.executable, "-m", "deepsky.cli"]

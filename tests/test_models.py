@@ -49,7 +49,8 @@ def test_every_registered_model_has_one_step_training_tests_on_torch_and_jax():
     from test_zoo import ZOO
 
     papers = {"perceptron", "mlp", "kim-brunner", "dieleman", "sersic-cnn", "astronet", "pearson-mlp", "deep-hits", "pix2pix-unet",
-              "pearson-wavelet-mlp", "pearson-cnn", "george-huerta-shallow", "george-huerta-deep"}
+              "pearson-wavelet-mlp", "pearson-cnn", "george-huerta-shallow", "george-huerta-deep",
+              "vernardos-tsagkatakis"}
     covered = set(CLASSIC) | set(ALIASES) | set(ZOO) | papers
     assert set(models.names()) <= covered, sorted(set(models.names()) - covered)
 
