@@ -223,7 +223,8 @@ def finetune(
     if survey:
         options["survey"] = survey
     spec = tasks.get(name, **options)
-    if spec.objective.name != saved.get("objective", spec.objective.name):
+    if (spec.objective.name != saved.get("objective", spec.objective.name)
+            and saved["task"] not in spec.initialised_from):
         raise DeepskyError(f"{run_dir} holds a {saved['objective']} model ({saved['task']}); {name} needs "
                            f"{spec.objective.name}: train one with deepsky train {name}")
     config = default_config(spec, epochs=epochs, learning_rate=learning_rate, seed=seed)

@@ -81,7 +81,7 @@ def test_whitened_real_strain_has_unit_variance_and_the_matched_filter_times_the
     event = EVENTS[gps_start]
     statistic = np.where((event - gps > 0.2) & (event - gps < 0.9), 10.0, -10.0)
     info = {"strain": series, "gps_start": strains[0].gps_start, "sample_rate_hz": 4096.0}
-    found = triggers(np.round(gps, 4), 1 / (1 + np.exp(-statistic)), statistic, 0.0, info, 100.0)
+    found = triggers(np.round(gps, 4), 1 / (1 + np.exp(-statistic)), statistic, 0.0, info)
     assert len(found["gps_time"]) == 1
     assert abs(found["gps_time"][0] - event) < 0.125  # within the stride
     assert abs(found["dt_ms"][0]) <= 12 and found["snr_estimate"][0] > 8
@@ -98,3 +98,16 @@ def test_predict_searches_a_pair_of_gwosc_files_and_writes_triggers(tmp_path):
     with table.open() as f:
         header = next(csv.reader(f))
     assert header[:6] == ["id", "gps_time", "score", "statistic", "snr_estimate", "m1"]
+
+
+def test_the_classifier_starts_from_a_trained_mass_predictor(tmp_path):
+    """George & Huerta initialised the detector from the predictor: deepsky finetune across the two objectives."""
+    import json
+
+    masses, detector = tmp_path / "masses", tmp_path / "detector"
+    run_cli("train", "gw-masses", "--n", 64, "--epochs", 1, "--batch-size", 32, "-o", masses)
+    done = run_cli("finetune", masses, "--task", "gw-detection", "--n", 64, "--epochs", 1, "-o", detector)
+    assert "Traceback" not in done.stderr
+    transfer = json.loads((detector / "config.json").read_text())["transfer"]
+    assert {"conv1", "conv2", "conv3", "fc1"} <= set(transfer["copied_layers"])
+    assert "outputs" not in transfer["copied_layers"]  # the regression head is not the classifier's

@@ -76,6 +76,8 @@ class Task:
     paper: dict = {}
     headline: tuple[Headline, ...] = (Headline("accuracy", "Accuracy"), Headline("n", "Test objects", digits=0))
     predict_dihedral_average: bool = False  # cutouts: average predictions over the 8 rotations and flips
+    # tasks of another objective whose runs ``deepsky finetune --task`` may start this one from (same inputs)
+    initialised_from: tuple[str, ...] = ()
 
     def __init__(self, **options):
         if options:
