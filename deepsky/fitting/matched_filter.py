@@ -52,7 +52,9 @@ class TemplateBank:
         """The best template's network SNR, each detector's SNR and merger sample, and masses with 68% ranges.
 
         Merger samples count from the window's start (the template's merger
-        shifted by the correlation's lag). The mass ranges span the templates
+        shifted by the correlation's lag): ``merger_sample`` for the network
+        peak (the second detector's within the light travel time of the
+        first's), ``own_merger_sample`` for each detector's own loudest lag. The mass ranges span the templates
         whose network SNR^2 is within 2.3 of the best one's (a 68% region in
         two parameters for Gaussian noise), widened to the bank's own spacing.
         """
@@ -69,8 +71,10 @@ class TemplateBank:
             lags.append(int(around[np.argmax(series[1][index, around])]))
         for k, lag in enumerate(lags):
             out["detector_snr"].append(float(series[k][index, lag]))
-            shift = lag if lag < self.size // 2 else lag - self.size
-            out["merger_sample"].append(self.merger_sample + shift)
+            out["merger_sample"].append(self._merger_at(lag))
+        # each detector's own loudest lag for that template, searched over the whole window: a
+        # coincidence test must not take the second detector's peak from within reach of the first's
+        out["own_merger_sample"] = [self._merger_at(int(np.argmax(rates[index]))) for rates in series]
         close = per_template**2 >= per_template[index] ** 2 - 2.3
         for j, name in enumerate(("m1", "m2")):
             values = self.masses[close, j]
@@ -78,6 +82,10 @@ class TemplateBank:
             out[name] = float(self.masses[index, j])
             out[f"{name}_err"] = float(max((values.max() - values.min()) / 2, spacing))
         return out
+
+    def _merger_at(self, lag: int) -> int:
+        """The merger's sample in the window for a correlation peak at index ``lag`` (negative lags wrap)."""
+        return self.merger_sample + (lag if lag < self.size // 2 else lag - self.size)
 
     def _network_snr(self, series: list[np.ndarray]) -> np.ndarray:
         """(templates, lags) network SNR: H1 at each lag with L1's best within the light travel time."""

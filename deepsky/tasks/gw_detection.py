@@ -18,8 +18,8 @@ simulated Gaussian noise for a false-alarm rate of one per 10 minutes
 (``THRESHOLD_NOISE_SEGMENTS`` segments of 32 s treated exactly as real ones) become triggers, one per cluster of overlapping
 windows. Each trigger is matched-filtered with a dense template bank: its
 GPS time (the merger at H1), SNR and masses (detector frame) come from the
-best template, and it is kept only when H1's and L1's peaks lie within the
-light travel time between the sites.
+best template, and it is kept only when H1's and L1's own loudest peaks
+for that template lie within the light travel time between the sites.
 """
 
 from __future__ import annotations
@@ -343,7 +343,7 @@ def triggers(window_gps, p_merger, statistic, threshold, info) -> dict:
         best = cluster[int(np.argmax(statistic[cluster]))]
         start = int(round((window_gps[best] - info["gps_start"]) * rate))
         match = bank.best_match(strain[start : start + bank.window])
-        dt = (match["merger_sample"][1] - match["merger_sample"][0]) / rate
+        dt = (match["own_merger_sample"][1] - match["own_merger_sample"][0]) / rate
         if abs(dt) > COINCIDENCE_SECONDS:
             continue
         values = (info["gps_start"] + (start + match["merger_sample"][0]) / rate, float(p_merger[best]),
