@@ -74,9 +74,10 @@ def test_light_curves_follow_lsst_seasons_and_are_reproducible(tmp_path, monkeyp
     flags = data.inputs[..., 1]
     assert set(np.unique(flags)) == {0.0, 1.0}
     # seasons: each year has a stretch of at least 100 days without a visit
+    per_year = int(365.25 / ml.GRID_DAYS)
     for year in range(int(ml.YEARS)):
-        seen = np.flatnonzero(flags[0, year * 91 : (year + 1) * 91] > 0)
-        assert np.diff(np.r_[-1, seen, 91]).max() * ml.GRID_DAYS >= 100
+        seen = np.flatnonzero(flags[0, year * per_year : (year + 1) * per_year] > 0)
+        assert np.diff(np.r_[-1, seen, per_year]).max() * ml.GRID_DAYS >= 100
     maps = sorted(tmp_path.glob("microlensing/*.h5"))
     assert len(maps) == 2
     stamps = [p.stat().st_mtime_ns for p in maps]
@@ -89,24 +90,24 @@ def test_structure_function_features_grow_with_variability():
     from deepsky.tasks.microlensing import SF_LAGS, structure_function_features
 
     rng = np.random.default_rng(0)
-    days = np.arange(900)
-    quiet = np.stack([0.01 * rng.standard_normal(900), (rng.uniform(size=900) < 0.4)], -1)
-    loud = np.stack([0.5 * np.sin(days / 60.0) + 0.01 * rng.standard_normal(900), quiet[:, 1]], -1)
+    days = np.arange(366) * 10.0
+    quiet = np.stack([0.01 * rng.standard_normal(366), (rng.uniform(size=366) < 0.5)], -1)
+    loud = np.stack([0.5 * np.sin(days / 150.0) + 0.01 * rng.standard_normal(366), quiet[:, 1]], -1)
     features = structure_function_features(np.stack([quiet, loud]).astype(np.float32))
     assert features.shape == (2, len(SF_LAGS) + 3) and np.isfinite(features).all()
-    long_lag = SF_LAGS.index(64)
+    long_lag = SF_LAGS.index(21)
     assert features[1, long_lag] > features[0, long_lag] + 2  # log structure function
 
 
 def test_the_network_is_the_authors():
-    model = models.create("vernardos-tsagkatakis", input_shape=(914, 2), num_classes=10)
+    model = models.create("vernardos-tsagkatakis", input_shape=(366, 2), num_classes=10)
     convs = [layer for layer in model.layers if layer.__class__.__name__ == "Conv1D"]
     assert [c.kernel_size[0] for c in convs] == [1] + [10, 20, 50] * 5
     assert all(c.filters == 32 for c in convs)
     assert sum(layer.__class__.__name__ == "Add" for layer in model.layers) == 5
-    assert model.get_layer("group5_pool").output.shape[1] == 29  # 914 halved five times ('same' pooling)
+    assert model.get_layer("group5_pool").output.shape[1] == 12  # 366 halved five times ('same' pooling)
     assert [model.get_layer(f"dropout{w}").rate for w in (128, 32)] == [0.75, 0.75]
-    x = np.random.default_rng(0).normal(size=(4, 914, 2)).astype(np.float32)
+    x = np.random.default_rng(0).normal(size=(4, 366, 2)).astype(np.float32)
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     assert np.isfinite(float(model.train_on_batch(x, np.array([0, 3, 6, 9]))))
 

@@ -21,7 +21,7 @@ FILTERS = 32
 @register_model("vernardos-tsagkatakis",
                 "Vernardos & Tsagkatakis (2019): 5 residual groups of 1-D conv (32 filters, kernels 10/20/50), "
                 "dense 128, 32 with dropout")
-def vernardos_tsagkatakis(input_shape=(914, 2), num_classes=10, dropout=0.75):
+def vernardos_tsagkatakis(input_shape=(366, 2), num_classes=10, dropout=0.75):
     """The network on (epochs, channels) light curves; ``dropout`` after each dense layer (the paper's 0.75)."""
     import keras
     from keras import layers

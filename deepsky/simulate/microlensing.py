@@ -178,7 +178,9 @@ def convolve(values: np.ndarray, kernel: np.ndarray) -> np.ndarray:
 
 # -- light curves ----------------------------------------------------------------------
 YEARS = 10.0
-GRID_DAYS = 4.0  # light curves are put on this regular grid of epochs; unobserved epochs are interpolated
+# light curves are averaged into bins of this many days (unobserved bins interpolated): the source
+# crosses a map pixel (0.02 R_E) in about 120 days, so nothing faster than that is lensing
+GRID_DAYS = 10.0
 SEASON_DAYS = 210.0  # visible part of each year
 VISIT_FRACTION = 0.25  # nights with a visit, of those in season (LSST revisits a field every 3-4 nights)
 VELOCITY_KMS = (400.0, 1000.0)  # effective transverse velocity of the source across the caustics
@@ -220,9 +222,9 @@ def light_curve(convolved: np.ndarray, pixel_re: float, rng, velocity_kms: float
 
     The magnitude change is -2.5 log10 of the magnification over the map's
     mean (the macro-magnification is not microlensing), observed with
-    Gaussian noise at the LSST visits and linearly interpolated between
-    them onto the ``GRID_DAYS`` grid; the second channel is 1 where a visit
-    falls in the grid cell.
+    Gaussian noise at the LSST visits, averaged in bins of ``GRID_DAYS`` and
+    linearly interpolated across bins without a visit; the second channel
+    is 1 where a bin holds a visit. The curve is relative to its median.
     """
     velocity = float(velocity_kms if velocity_kms is not None else rng.uniform(*VELOCITY_KMS))
     noise = float(noise_mag if noise_mag is not None else rng.uniform(*NOISE_MAG))
@@ -231,11 +233,14 @@ def light_curve(convolved: np.ndarray, pixel_re: float, rng, velocity_kms: float
     magnification = read_map(convolved, rows, columns)
     mean = float(np.mean(convolved))
     observed = -2.5 * np.log10(np.maximum(magnification, 1e-6) / mean) + rng.normal(0, noise, len(days))
-    grid = np.arange(0, 365.25 * YEARS, GRID_DAYS)
-    series = np.interp(grid, days, observed)
-    flag = np.zeros(len(grid), np.float32)
-    flag[np.clip(np.searchsorted(grid, days, side="right") - 1, 0, len(grid) - 1)] = 1.0
-    return np.stack([series - np.median(observed), flag], -1).astype(np.float32), {
+    bins = len(np.arange(0, 365.25 * YEARS, GRID_DAYS))
+    index = np.minimum((days // GRID_DAYS).astype(int), bins - 1)
+    visits = np.bincount(index, minlength=bins)
+    seen = visits > 0
+    means = np.bincount(index, weights=observed, minlength=bins)[seen] / visits[seen]
+    centres = (np.arange(bins) + 0.5) * GRID_DAYS
+    series = np.interp(centres, centres[seen], means)
+    return np.stack([series - np.median(means), seen], -1).astype(np.float32), {
         "velocity_kms": velocity, "noise_mag": noise, "visits": len(days)}
 
 

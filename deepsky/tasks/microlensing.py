@@ -19,7 +19,7 @@ import numpy as np
 from deepsky.tasks.base import Headline, SimulatedTask
 from deepsky.tasks.registry import register_task
 
-SF_LAGS = (1, 2, 4, 8, 16, 32, 64, 128, 256)  # structure-function lags in grid steps (4 days to 2.8 years)
+SF_LAGS = (1, 2, 3, 5, 8, 13, 21, 34, 55, 89)  # structure-function lags in grid steps (10 days to 2.4 years)
 
 
 def _size_classes() -> tuple[str, ...]:
@@ -35,9 +35,9 @@ class Microlensing(SimulatedTask):
                    "curves (own inverse ray shooting), 1-D residual CNN against a forest on the structure function")
     classes = _size_classes()
     default_model = "vernardos-tsagkatakis"
-    default_train_size = 20000
+    default_train_size = 15000
     default_test_size = 3000
-    default_epochs = 20
+    default_epochs = 15
     default_batch_size = 100
     default_learning_rate = 1e-3
     baseline_name = "random forest on structure-function features"
@@ -76,7 +76,7 @@ class Microlensing(SimulatedTask):
 
     # -- classical baseline --------------------------------------------------------
     def baseline_features(self, inputs, state):
-        """The structure function at lags of 4 days to 2.8 years (observed pairs only), scatter, range and skew."""
+        """The structure function at lags of 10 days to 2.4 years (observed pairs only), scatter, range and skew."""
         return structure_function_features(inputs)
 
     # -- evaluation ----------------------------------------------------------------
@@ -119,7 +119,7 @@ class Microlensing(SimulatedTask):
 
 
 def structure_function_features(inputs) -> np.ndarray:
-    """(N, 12) features of (N, epochs, 2) curves: log structure function at ``SF_LAGS``, scatter, range, skew.
+    """(N, 13) features of (N, epochs, 2) curves: log structure function at ``SF_LAGS``, scatter, range, skew.
 
     Only pairs of epochs that were both observed (flag 1) count; a lag with
     no such pair takes the curve's overall scatter.
