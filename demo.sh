@@ -8,7 +8,9 @@
 # AstroNet on the real TESS signals (needs ../shared/data/tess_astronet_triage, about 5 minutes);
 # ./demo.sh radio-morphology AlexNet on MiraBest's FIRST images (about 8 minutes), ./demo.sh real-bogus
 # Deep-HiTS against a random forest (about 15 minutes), ./demo.sh deconvolution the pix2pix GAN against
-# Richardson-Lucy (about 40 minutes).
+# Richardson-Lucy (about 40 minutes); ./demo.sh gw-detection George & Huerta's Deep Filtering against matched
+# filtering (about 30 minutes), ./demo.sh gw-masses their mass predictor (about 15 minutes), ./demo.sh
+# microlensing Vernardos & Tsagkatakis' disc-size classifier on ray-shot maps (about 25 minutes).
 set -euo pipefail
 cd "$(dirname "$0")"
 task="${1:-star-galaxy}"

@@ -138,7 +138,7 @@ def draw_masses(rng) -> tuple[float, float]:
 
 
 def merger_example(detectors: Detectors, rng, m1: float, m2: float, snr: float,
-                   noise: bool = True) -> tuple[np.ndarray, dict]:
+                   noise: bool = True, merger_range: tuple[float, float] = MERGER_RANGE) -> tuple[np.ndarray, dict]:
     """One window of whitened (H1, L1) strain holding a merger of network SNR ``snr``: ((samples, 2), parameters).
 
     ``noise=False`` gives the whitened signal alone (the template a matched filter would use).
@@ -148,7 +148,7 @@ def merger_example(detectors: Detectors, rng, m1: float, m2: float, snr: float,
     hp, hc, peak = polarisations(m1, m2, inclination, phase, detectors.sample_rate)
     window = int(round(WINDOW_SECONDS * detectors.sample_rate))
     start = (detectors.n - window) // 2
-    merger = start + rng.uniform(*MERGER_RANGE) * window  # at the Earth's centre, in samples
+    merger = start + rng.uniform(*merger_range) * window  # at the Earth's centre, in samples
     signals = []
     for plus, cross, delay in detectors.response(ra, dec, psi):
         shifted = _placed(plus * hp + cross * hc, peak, merger + delay * detectors.sample_rate, detectors.n)
@@ -205,12 +205,14 @@ CHUNK_WINDOWS = 256  # windows made per job, each chunk with its own seed
 
 
 def make_gravitational_waves(n: int, seed: int = 0, snr_range: tuple[float, float] = (5.0, 20.0),
-                             signal_fraction: float = 0.5, progress=None, workers: int | None = None):
+                             signal_fraction: float = 0.5, merger_range: tuple[float, float] = MERGER_RANGE,
+                             progress=None, workers: int | None = None):
     """``n`` one-second windows of whitened (H1, L1) strain, (n, 4096, 2): mergers and noise alone.
 
     Labels: 1 merger, 0 noise. Objects: ``m1``, ``m2`` (solar masses),
     ``snr`` (network optimal SNR, uniform in ``snr_range``), ``merger_s``
-    (seconds into the window, at the Earth's centre), ``ra``, ``dec``, ``psi``
+    (seconds into the window, at the Earth's centre, uniform over
+    ``merger_range`` as fractions of the window), ``ra``, ``dec``, ``psi``
     (radians) and ``distance_mpc``; NaN for noise windows. The same seed
     gives the same bytes whatever the number of workers.
     """
@@ -219,13 +221,13 @@ def make_gravitational_waves(n: int, seed: int = 0, snr_range: tuple[float, floa
     if n < 1:
         raise DeepskyError(f"the number of windows must be positive; received {n}")
     return simulate_in_chunks(_make_chunk, n, seed, CHUNK_WINDOWS, tuple(snr_range), signal_fraction,
-                              progress=progress, workers=workers)
+                              tuple(merger_range), progress=progress, workers=workers)
 
 
 def _make_chunk(job):
     from deepsky.data.store import Dataset
 
-    n, seed, chunk, snr_range, signal_fraction = job
+    n, seed, chunk, snr_range, signal_fraction, merger_range = job
     rng = np.random.default_rng(np.random.SeedSequence([seed, 15, chunk]))
     detectors = Detectors()
     labels = (rng.uniform(size=n) < signal_fraction).astype(np.int64)
@@ -235,7 +237,8 @@ def _make_chunk(job):
     for i in range(n):
         if labels[i]:
             m1, m2 = draw_masses(rng)
-            windows[i], parameters = merger_example(detectors, rng, m1, m2, rng.uniform(*snr_range))
+            windows[i], parameters = merger_example(detectors, rng, m1, m2, rng.uniform(*snr_range),
+                                                    merger_range=merger_range)
             for name in names:
                 columns[name][i] = parameters[name]
         else:
