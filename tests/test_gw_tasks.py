@@ -150,3 +150,12 @@ def test_a_merger_in_one_detector_only_is_not_a_coincident_trigger():
     both = np.stack([series[:, 0], detectors.whiten(detectors.coloured_noise(rng) + scale * signal)], -1)
     found = triggers(gps, np.array([1.0]), np.array([10.0]), 0.0, {**info, "strain": both.astype(np.float32)})
     assert len(found["gps_time"]) == 1 and abs(found["gps_time"][0] - detectors.n / 2 / 4096) < 0.01
+
+
+def test_the_mass_predictor_ends_in_a_linear_head():
+    """Means and log sigmas must be free to take any value: a softmax there cannot learn a mass."""
+    task = tasks.get("gw-masses")
+    data = task.prepare(task.simulate(16, seed=2), "simulated")
+    model = task.build_model("george-huerta-shallow", data)
+    last = model.layers[-1]
+    assert last.name == "outputs" and last.units == 4 and last.activation.__name__ == "linear"

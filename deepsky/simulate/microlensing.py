@@ -44,7 +44,7 @@ PROFILES = ("thin-disc", "gaussian", "uniform")
 MAP_WIDTH_RE = 20.0  # the source-plane map spans this many Einstein radii
 MAP_PIXELS = 1000
 RAYS_PER_PIXEL = 10.0  # unlensed rays per source pixel: the map's shot noise is about 1/sqrt(10 x magnification)
-EINSTEIN_RADIUS_CM = 3.6e16  # R_E of a 0.3 Msun star for a lens at z 0.5 and a source at z 2 (about 14 light days)
+EINSTEIN_RADIUS_CM = 7e15  # R_E of 0.01 Msun microlenses for a lens at z 0.5 and a source at z 2 (about 2.7 light days)
 TAYLOR_ORDER = 10  # far-field terms; the far stars are at least three cell half-diagonals from a cell's centre
 
 
@@ -183,7 +183,7 @@ YEARS = 10.0
 GRID_DAYS = 10.0
 SEASON_DAYS = 210.0  # visible part of each year
 VISIT_FRACTION = 0.25  # nights with a visit, of those in season (LSST revisits a field every 3-4 nights)
-VELOCITY_KMS = (400.0, 1000.0)  # effective transverse velocity of the source across the caustics
+VELOCITY_KMS = (500.0, 1200.0)  # effective transverse velocity: 2.3-5.4 R_E per decade
 NOISE_MAG = (0.01, 0.05)  # photometric noise per visit
 
 

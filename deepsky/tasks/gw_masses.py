@@ -118,6 +118,18 @@ class GWMasses(SimulatedTask):
     def num_outputs(self) -> int:
         return 2 * len(PARAMETERS)
 
+    def build_model(self, model_name, train, **model_options):
+        """The network with a linear head of means and log sigmas (not a softmax over classes)."""
+        from deepsky import models
+        from deepsky.models.compose import with_preprocessing
+
+        shape = tuple(train.inputs.shape[1:])
+        try:
+            core = models.create(model_name, input_shape=shape, num_outputs=self.num_outputs, **model_options)
+        except TypeError:  # a model without a regression head of its own: its last layer gives the outputs
+            core = models.create(model_name, input_shape=shape, num_classes=self.num_outputs, **model_options)
+        return with_preprocessing(core, self.preprocessing(train.inputs), shape, name=core.name)
+
     # -- model outputs ---------------------------------------------------------------
     def decode(self, outputs, inputs, contract=None):
         """Masses (Msun) with 68% intervals (``_lo``, ``_hi``) and ``_err`` (half the interval)."""
