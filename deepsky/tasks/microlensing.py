@@ -70,9 +70,15 @@ class Microlensing(SimulatedTask):
 
         return make_microlensing(n, seed, map_seeds=TEST_MAP_SEEDS, progress=progress)
 
-    def preprocessing(self, inputs):
-        """None: magnitudes relative to the curve's median and a 0/1 flag are already of order one."""
-        return []
+    # the authors' dropout of 0.75 after each dense layer learnt nothing in 6 epochs on 4,000 curves
+    # (validation accuracy 0.11), 0.3 reached 0.28: they trained for 500 epochs, deepsky for 15
+    default_dropout = 0.3
+
+    def build_model(self, model_name, train, **model_options):
+        """The network behind per-channel standardisation; Vernardos & Tsagkatakis' with ``default_dropout``."""
+        if model_name == "vernardos-tsagkatakis":
+            model_options.setdefault("dropout", self.default_dropout)
+        return super().build_model(model_name, train, **model_options)
 
     # -- classical baseline --------------------------------------------------------
     def baseline_features(self, inputs, state):
