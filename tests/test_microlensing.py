@@ -66,7 +66,7 @@ def test_a_bigger_disc_smooths_the_light_curve():
 
 def test_light_curves_follow_lsst_seasons_and_are_reproducible(tmp_path, monkeypatch):
     monkeypatch.setenv("DEEPSKY_CACHE", str(tmp_path))
-    settings = dict(pixels=200, width_re=4.0, rays_per_pixel=4)
+    settings = dict(pixels=150, width_re=12.0, rays_per_pixel=4)  # tracks of up to 5.4 R_E fit
     data = ml.make_microlensing(60, seed=3, map_seeds=(0, 1), **settings, workers=2)
     grid = len(np.arange(0, 365.25 * ml.YEARS, ml.GRID_DAYS))
     assert data.inputs.shape == (60, grid, 2) and np.isfinite(data.inputs).all()
