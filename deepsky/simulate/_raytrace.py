@@ -4,7 +4,9 @@ Rays lie on a regular grid, ``per_cell`` x ``per_cell`` in each square cell
 of side ``cell`` (R_E) from ``(origin_x, origin_y)``; each ray lands in the
 source plane and is counted in ``counts[row, column]`` when inside the map of
 ``pixels`` x ``pixels`` pixels of ``pixel`` R_E centred on 0. Every thread
-counts into its own map, summed at the end.
+counts into its own map, summed at the end. The compiled loops are cached
+beside this file (numba's ``__pycache__``), so only the first process pays
+the few seconds of compilation.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from numba import get_num_threads, njit, prange
 NEAR_HALF_DIAGONALS = 3.0  # stars nearer a cell's centre than this many half-diagonals are summed exactly
 
 
-@njit(inline="always")
+@njit(inline="always", cache=True)
 def _land(x, y, fx, fy, kappa_c, gamma, half, pixel, pixels, counts, thread):
     y1 = (1.0 - kappa_c - gamma) * x - fx
     y2 = (1.0 - kappa_c + gamma) * y + fy
@@ -25,9 +27,9 @@ def _land(x, y, fx, fy, kappa_c, gamma, half, pixel, pixels, counts, thread):
         counts[thread, row, column] += 1
 
 
-@njit(parallel=True)
-def _shoot_taylor(sx, sy, kappa_c, gamma, origin_x, origin_y, cell, n1, n2, per_cell, half, pixel, pixels, order):
-    threads = get_num_threads()
+@njit(parallel=True, cache=True)
+def _shoot_taylor(sx, sy, kappa_c, gamma, origin_x, origin_y, cell, n1, n2, per_cell, half, pixel, pixels, order,
+                  threads):
     counts = np.zeros((threads, pixels, pixels), np.int32)
     near_r2 = (NEAR_HALF_DIAGONALS * cell / np.sqrt(2.0)) ** 2
     spacing = cell / per_cell
@@ -73,9 +75,8 @@ def _shoot_taylor(sx, sy, kappa_c, gamma, origin_x, origin_y, cell, n1, n2, per_
     return counts
 
 
-@njit(parallel=True)
-def _shoot_direct(sx, sy, kappa_c, gamma, origin_x, origin_y, cell, n1, n2, per_cell, half, pixel, pixels):
-    threads = get_num_threads()
+@njit(parallel=True, cache=True)
+def _shoot_direct(sx, sy, kappa_c, gamma, origin_x, origin_y, cell, n1, n2, per_cell, half, pixel, pixels, threads):
     counts = np.zeros((threads, pixels, pixels), np.int32)
     spacing = cell / per_cell
     for thread in prange(threads):
@@ -103,11 +104,11 @@ def shoot_taylor(sx, sy, kappa_c, gamma, origin_x, origin_y, cell, n1, n2, per_c
     """Add to ``counts`` the rays landed with near stars summed exactly and far ones by a Taylor series of ``order``."""
     counts += _shoot_taylor(np.asarray(sx, np.float64), np.asarray(sy, np.float64), float(kappa_c), float(gamma),
                             float(origin_x), float(origin_y), float(cell), n1, n2, per_cell, float(half),
-                            float(pixel), pixels, order).sum(axis=0)
+                            float(pixel), pixels, order, get_num_threads()).sum(axis=0)
 
 
 def shoot_direct(sx, sy, kappa_c, gamma, origin_x, origin_y, cell, n1, n2, per_cell, half, pixel, pixels, counts):
     """Add to ``counts`` the rays landed with every star summed for every ray (the brute force)."""
     counts += _shoot_direct(np.asarray(sx, np.float64), np.asarray(sy, np.float64), float(kappa_c), float(gamma),
                             float(origin_x), float(origin_y), float(cell), n1, n2, per_cell, float(half),
-                            float(pixel), pixels).sum(axis=0)
+                            float(pixel), pixels, get_num_threads()).sum(axis=0)
