@@ -34,15 +34,9 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
+from _timing import best_of  # noqa: E402
 
 
-def best_of(function, repeat: int = 2) -> float:
-    best = np.inf
-    for _ in range(repeat):
-        start = time.perf_counter()
-        function()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def stamps(n: int) -> None:

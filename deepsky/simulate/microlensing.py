@@ -39,7 +39,6 @@ PRESETS = {
     "saddle": (0.60, 0.60),  # a saddle point: |mean magnification| 5
     "low": (0.30, 0.30),  # far from the critical curves: mean magnification 2.5
 }
-SMOOTH_FRACTIONS = (0.0, 0.5, 0.9)
 PROFILES = ("thin-disc", "gaussian", "uniform")
 MAP_WIDTH_RE = 20.0  # the source-plane map spans this many Einstein radii
 MAP_PIXELS = 1000

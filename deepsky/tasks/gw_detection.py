@@ -28,6 +28,7 @@ import time
 
 import numpy as np
 
+from deepsky.data.store import CHUNK_ROWS
 from deepsky.metrics import binary_metrics
 from deepsky.tasks.base import Headline, SimulatedTask
 from deepsky.tasks.registry import register_task
@@ -160,28 +161,20 @@ class GWDetection(SimulatedTask):
             plot_sensitivity)]
 
     # -- real strain ---------------------------------------------------------------
-    def read_inputs(self, inputs, contract, catalog=None, units="auto"):
-        """Two GWOSC strain files (H1, L1): whitened, cut into 1 s windows every ``STRIDE_SECONDS``; or a data set."""
+    def input_chunks(self, inputs, contract, catalog=None, units="auto", rows=CHUNK_ROWS):
+        """Two GWOSC strain files (H1, L1) as one part: whitened, 1 s windows every ``STRIDE_SECONDS``; or a data set."""
         from deepsky.data.strain import is_gwosc_file, read_pair, sliding_windows, whitened
 
         if not any(is_gwosc_file(p) for p in inputs):
-            return super().read_inputs(inputs, contract, catalog, units)
+            yield from super().input_chunks(inputs, contract, catalog, units, rows)
+            return
         strains = read_pair(inputs, detectors=tuple(contract.get("detectors") or ("H1", "L1")))
         series = whitened(strains)
         rate = strains[0].sample_rate_hz
-        window_seconds = contract["input_shape"][0] / rate
-        windows, offsets = sliding_windows(series, rate, window_seconds, STRIDE_SECONDS)
+        windows, offsets = sliding_windows(series, rate, contract["input_shape"][0] / rate, STRIDE_SECONDS)
         gps = strains[0].gps_start + offsets
-        return windows, np.round(gps, 4), None, {"units": "whitened strain", "strain": series, "windows": windows,
-                                                 "gps_start": strains[0].gps_start, "sample_rate_hz": rate}
-
-    def input_chunks(self, inputs, contract, catalog=None, units="auto", rows=None):
-        from deepsky.data.strain import is_gwosc_file
-
-        if any(is_gwosc_file(p) for p in inputs):
-            yield self.read_inputs(inputs, contract, catalog, units)
-            return
-        yield from super().input_chunks(inputs, contract, catalog, units, rows)
+        yield windows, np.round(gps, 4), None, {"units": "whitened strain", "strain": series, "windows": windows,
+                                                "gps_start": strains[0].gps_start, "sample_rate_hz": rate}
 
     def contract(self, data):
         return {**super().contract(data), "detectors": list(data.meta.get("detectors", ["H1", "L1"])),

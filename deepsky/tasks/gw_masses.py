@@ -124,10 +124,7 @@ class GWMasses(SimulatedTask):
         from deepsky.models.compose import with_preprocessing
 
         shape = tuple(train.inputs.shape[1:])
-        try:
-            core = models.create(model_name, input_shape=shape, num_outputs=self.num_outputs, **model_options)
-        except TypeError:  # a model without a regression head of its own: its last layer gives the outputs
-            core = models.create(model_name, input_shape=shape, num_classes=self.num_outputs, **model_options)
+        core = models.create(model_name, input_shape=shape, num_outputs=self.num_outputs, **model_options)
         return with_preprocessing(core, self.preprocessing(train.inputs), shape, name=core.name)
 
     # -- model outputs ---------------------------------------------------------------
