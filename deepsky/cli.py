@@ -364,6 +364,7 @@ def predict(
     units: str = typer.Option("auto", help="Pixel units of a stack: auto, nanomaggies or luptitudes."),
     batch_size: int = typer.Option(256, help="Cutouts per batch."),
     views: Optional[int] = typer.Option(None, help="Regression and restoration tasks on cutouts: average 1, 2, 4 or 8 orientations of each cutout (more are slower and more precise; default: the task's)."),
+    gallery: int = typer.Option(0, help="Also write OUTPUT_gallery.html: the N best-scored cutouts (two-class cutout tasks, e.g. lens-finding), for inspection by eye."),
 ):
     """Predict every object (classes, or parameters with uncertainties); one row per input object, in input order."""
     from deepsky import checks
@@ -371,6 +372,7 @@ def predict(
     from deepsky.predict import predict_files
 
     checks.at_least("--batch-size", batch_size)
+    checks.at_least("--gallery", gallery, 0)
     checks.one_of("--views", views, tuple(VIEW_CHOICES))
     checks.output_apart(output, [*inputs, catalog, run_dir])
     with _progress() as progress:
@@ -382,8 +384,10 @@ def predict(
             bars["p"].advance(k)
 
         summary = predict_files(run_dir, inputs, output, catalog=catalog, units=units, batch_size=batch_size,
-                                on_predict=on_predict, views=views)
+                                on_predict=on_predict, views=views, gallery=gallery)
     print(f"wrote {summary['n']} rows to {output}" + (f" (input units: {summary['units']})" if summary.get("units") else ""))
+    if summary.get("gallery"):
+        print(f"wrote the {gallery} best candidates to {summary['gallery']}")
 
 
 def main():

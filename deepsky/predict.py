@@ -186,6 +186,7 @@ def predict_files(
     on_predict: Callable[[int], None] | None = None,
     views: int | None = None,
     chunk_rows: int = CHUNK_ROWS,
+    gallery: int = 0,
 ) -> dict:
     """Predict every object in ``inputs`` with the run's model and write a table.
 
@@ -201,7 +202,10 @@ def predict_files(
     regression: each parameter and its ``_err``, averaged over ``views``
     orientations where the task offers them). Stacks and data sets are read
     ``chunk_rows`` objects at a time, so memory stays bounded on any input
-    size. Nothing is written on error.
+    size. A search task (``task.ranked``) adds ``rank``: 1 for the highest
+    ``p_<positive class>``, 0 for rows not predicted. ``gallery=N`` also
+    writes ``<output stem>_gallery.html``, the N best-scored cutouts for
+    visual inspection (two-class cutout tasks). Nothing is written on error.
     """
     from deepsky.runs import Run
 
@@ -213,8 +217,13 @@ def predict_files(
     inputs = [Path(p) for p in inputs]
     if not inputs:
         raise DeepskyError("no input files given")
+    positive = getattr(task, "positive_class", None)
+    if gallery and (not positive or contract.get("layout") != "cutouts"):
+        raise DeepskyError(f"--gallery shows the best candidates of a two-class cutout task; {task.name} is not one")
     model = run.load_model()
     parts, info = [], {}
+    best = _BestCandidates(gallery) if gallery else None
+    seen = 0
     for x, ids, valid, part_info in task.input_chunks(inputs, contract, catalog=catalog, units=units,
                                                       rows=max(chunk_rows, batch_size)):
         task.check_inputs(contract, x, str(inputs[0]))
@@ -224,14 +233,63 @@ def predict_files(
         # columns the reader found beside the inputs (a record's catalogue values) follow the id
         extra = part_info.get("columns") or {}
         parts.append({"id": columns.pop("id"), **extra, **columns})
+        if best is not None:
+            best.offer(np.asarray(columns[f"p_{positive}"], float), parts[-1]["id"], x, seen)
+        seen += len(parts[-1]["id"])
         del x  # one part of the inputs in memory at a time; the table's rows are small
     if not parts:
         raise DeepskyError(f"{inputs[0]}: holds no objects to predict")
     columns = {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
     columns = task.finish_predictions(model, columns, info, contract)
+    if getattr(task, "ranked", False) and positive:
+        columns["rank"] = candidate_ranks(np.asarray(columns[f"p_{positive}"], float))
+    gallery_path = Path(output).with_name(f"{Path(output).stem}_gallery.html") if best is not None else None
     task.objective.write_predictions(columns, output, meta={"run": str(run.path), "task": task.name,
                                                             "model": config["model"]})
+    if gallery_path is not None:
+        from deepsky.report.candidates import write_candidate_gallery
+
+        write_candidate_gallery(gallery_path, best.result(), contract["bands"], positive,
+                                title=f"{task.name}: the {best.n} best candidates of {inputs[0].name}",
+                                run=str(run.path))
     flags = columns.get("flag")
     n = len(columns["id"])
     return {"n": n, "n_predicted": int(n if flags is None else np.count_nonzero(flags == "")),
-            "units": info.get("units")}
+            "units": info.get("units"), "gallery": str(gallery_path) if gallery_path else None}
+
+
+def candidate_ranks(scores: np.ndarray) -> np.ndarray:
+    """Rank of each score, 1 for the highest (ties in input order); 0 where the score is NaN (not predicted)."""
+    scores = np.asarray(scores, float)
+    ranks = np.zeros(len(scores), np.int64)
+    finite = np.flatnonzero(np.isfinite(scores))
+    order = finite[np.argsort(-scores[finite], kind="stable")]
+    ranks[order] = np.arange(1, len(order) + 1)
+    return ranks
+
+
+class _BestCandidates:
+    """The ``n`` highest-scored cutouts seen so far, over the parts predict reads one at a time."""
+
+    def __init__(self, n: int):
+        self.n = int(n)
+        self.scores = np.zeros(0)
+        self.ids = np.zeros(0, object)
+        self.rows = np.zeros(0, np.int64)
+        self.images = None
+
+    def offer(self, scores, ids, images, first_row: int) -> None:
+        scores = np.where(np.isfinite(scores), scores, -np.inf)
+        keep = np.argsort(-scores, kind="stable")[: self.n]
+        merged_scores = np.concatenate([self.scores, scores[keep]])
+        merged_images = images[keep] if self.images is None else np.concatenate([self.images, images[keep]])
+        merged_ids = np.concatenate([self.ids, np.asarray(ids, object)[keep]])
+        merged_rows = np.concatenate([self.rows, first_row + keep])
+        order = np.lexsort((merged_rows, -merged_scores))[: self.n]
+        self.scores, self.images = merged_scores[order], merged_images[order]
+        self.ids, self.rows = merged_ids[order], merged_rows[order]
+
+    def result(self) -> dict:
+        live = np.isfinite(self.scores)
+        return {"scores": self.scores[live], "ids": self.ids[live], "images": self.images[live],
+                "ranks": np.arange(1, int(live.sum()) + 1)}

@@ -46,7 +46,7 @@ class TrainConfig:
     optimizer: str = "adamw"  # or a name from deepsky.optimizers (sgd, nesterov, adagrad, ...)
     beta1: float = 0.9  # AdamW's first-moment decay (GANs use 0.5: pix2pix, Schawinski et al.)
     class_weight: str = "none"  # "balanced": weights 1/frequency; "sqrt": 1/sqrt(frequency), a gentler pull
-    schedule: str = "warmup-cosine"  # or "constant"
+    schedule: str = "warmup-cosine"  # or "constant", or "drops": warm-up, then / 10 at half and at 3/4 of the epochs
     ensemble: int = 1  # networks trained with seeds seed, seed+1, ...; the saved model averages their outputs
 
     def resolved_precision(self) -> str:
@@ -69,22 +69,27 @@ class TrainConfig:
             raise DeepskyError(f"the learning rate must be a positive number; received {self.learning_rate}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise DeepskyError(f"the seed must be an integer >= 0; received {self.seed!r}")
-        if self.schedule not in ("warmup-cosine", "constant"):
-            raise DeepskyError(f"schedule must be warmup-cosine or constant; received {self.schedule!r}")
+        if self.schedule not in SCHEDULES:
+            raise DeepskyError(f"schedule must be {', '.join(SCHEDULES)}; received {self.schedule!r}")
         if self.epochs < 1 or self.batch_size < 1:
             raise DeepskyError(f"epochs and batch size must be positive; received {self.epochs}, {self.batch_size}")
         if self.ensemble < 1:
             raise DeepskyError(f"an ensemble needs at least one network; received {self.ensemble}")
 
 
+SCHEDULES = ("warmup-cosine", "constant", "drops")
+
+
 def learning_rate_at(config: TrainConfig, step: int, steps_per_epoch: int) -> float:
-    """Linear warm-up then cosine decay to zero over all epochs (or constant)."""
+    """Linear warm-up then cosine decay to zero over all epochs, or step drops (/10 at 1/2 and 3/4), or constant."""
     if config.schedule == "constant":
         return config.learning_rate
     total = config.epochs * steps_per_epoch
     warm = max(1, int(config.warmup_epochs * steps_per_epoch))
     if step < warm:
         return config.learning_rate * (step + 1) / warm
+    if config.schedule == "drops":
+        return config.learning_rate * 0.1 ** ((step >= total // 2) + (step >= 3 * total // 4))
     progress = (step - warm) / max(1, total - warm)
     return config.learning_rate * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
@@ -557,7 +562,8 @@ def default_config(task, **overrides) -> TrainConfig:
     settings = dict(epochs=task.default_epochs, batch_size=task.default_batch_size,
                     learning_rate=task.default_learning_rate, augment=task.augment,
                     class_weight=task.default_class_weight, rotations=task.default_rotations,
-                    zoom=task.default_zoom, shift_pixels=task.default_shift_pixels, beta1=task.default_beta1)
+                    zoom=task.default_zoom, shift_pixels=task.default_shift_pixels, beta1=task.default_beta1,
+                    schedule=task.default_schedule)
     settings.update({k: v for k, v in overrides.items() if v is not None})
     return TrainConfig(**settings)
 

@@ -50,7 +50,7 @@ def test_every_registered_model_has_one_step_training_tests_on_torch_and_jax():
 
     papers = {"perceptron", "mlp", "kim-brunner", "dieleman", "sersic-cnn", "astronet", "pearson-mlp", "deep-hits", "pix2pix-unet",
               "pearson-wavelet-mlp", "pearson-cnn", "george-huerta-shallow", "george-huerta-deep",
-              "vernardos-tsagkatakis"}
+              "vernardos-tsagkatakis", "deeplens"}
     covered = set(CLASSIC) | set(ALIASES) | set(ZOO) | papers
     assert set(models.names()) <= covered, sorted(set(models.names()) - covered)
 

@@ -125,6 +125,11 @@ _POPULATIONS = {
         hlr_range_arcsec=(0.6, 5.0), cutout_pixels=128,
     ),
     "euclid": _EUCLID_POPULATION,
+    # the field galaxies of deep ground-based surveys, as faint and small as lens galaxies (r 18-22.5)
+    "kids": replace(
+        _SDSS_POPULATION, mag_range=(18.0, 22.5), pivot_mag=20.5, hlr_at_pivot_arcsec=0.9,
+        hlr_range_arcsec=(0.3, 3.0), cutout_pixels=64, bands=None,
+    ),
     "hst-candels": replace(
         _EUCLID_POPULATION, mag_range=(19.0, 24.0), pivot_mag=22.0, hlr_at_pivot_arcsec=0.5,
         hlr_range_arcsec=(0.2, 1.5), cutout_pixels=128,
@@ -135,6 +140,8 @@ _POPULATIONS = {
 
 # Size of each class relative to the population's relation (ellipticals are more compact at
 # a given magnitude; edge-on disks are quoted by their face-on half-light radius).
+_POPULATIONS["lsst"] = replace(_POPULATIONS["kids"], mag_range=(19.0, 23.5), pivot_mag=21.5)  # g band
+
 _CLASS_SIZE = {"elliptical": 0.8, "spiral": 1.0, "edge-on": 1.1, "merger": 0.85, "irregular": 0.85}
 
 

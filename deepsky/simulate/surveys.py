@@ -101,11 +101,57 @@ HST_CANDELS_H = Survey(
     reference_band="H",
 )
 
-SURVEYS = {s.name: s for s in (SDSS, CFHTLS, EUCLID_VIS, HST_CANDELS_H)}
+# LSST: one g-band visit (30 s) at 0.2 arcsec/pixel, as in Lanusse et al.'s (2018) CMU DeepLens
+# simulations. Per-pixel sky noise from the single-visit 5-sigma point-source depth g = 24.8
+# (LSST Science Book; Ivezic et al. 2019) over the noise-equivalent area of a 0.75 arcsec PSF;
+# Cerro Pachon dark sky g = 22.3 mag/arcsec^2.
+LSST_G = Survey(
+    name="lsst",
+    bands=("g",),
+    pixel_scale_arcsec=0.2,
+    cutout_pixels=45,
+    psf_fwhm_arcsec_range=(0.6, 0.9),
+    psf_fwhm_band_ratio=(1.0,),
+    sky_noise_nmgy=(0.0043,),
+    sky_mag_per_arcsec2=(22.3,),
+    reference_band="g",
+)
+
+# KiDS (VST/OmegaCAM u, g, r, i at 0.2 arcsec/pixel), the survey of Petrillo et al. (2017) and of
+# the lens-finding challenge's ground-based set. Per-pixel sky noise from the 5-sigma depths in a
+# 2 arcsec aperture u 24.2, g 25.1, r 25.0, i 23.7 (de Jong et al. 2015; Kuijken et al. 2019);
+# r is taken in the best seeing, u and g somewhat worse; Paranal dark sky.
+KIDS = Survey(
+    name="kids",
+    bands=("u", "g", "r", "i"),
+    pixel_scale_arcsec=0.2,
+    cutout_pixels=64,
+    psf_fwhm_arcsec_range=(0.55, 0.9),
+    psf_fwhm_band_ratio=(1.45, 1.25, 1.0, 1.15),
+    sky_noise_nmgy=(0.0047, 0.0019, 0.0021, 0.0068),
+    sky_mag_per_arcsec2=(22.4, 22.1, 21.1, 20.0),
+)
+
+# HST ACS/WFC F814W drizzled to 0.04 arcsec/pixel, the HST-like images of Hezaveh et al. (2017);
+# PSF about 0.1 arcsec FWHM; sky noise per pixel from a one-orbit 5-sigma point-source depth
+# I = 27.0 over the PSF's noise-equivalent area (ACS instrument handbook).
+HST_ACS = Survey(
+    name="hst-acs",
+    bands=("F814W",),
+    pixel_scale_arcsec=0.04,
+    cutout_pixels=96,
+    psf_fwhm_arcsec_range=(0.09, 0.11),
+    psf_fwhm_band_ratio=(1.0,),
+    sky_noise_nmgy=(0.00084,),
+    sky_mag_per_arcsec2=(22.0,),
+    reference_band="F814W",
+)
+
+SURVEYS = {s.name: s for s in (SDSS, CFHTLS, EUCLID_VIS, HST_CANDELS_H, LSST_G, KIDS, HST_ACS)}
 
 
 def get_survey(name: str) -> Survey:
-    """Survey preset by name (``sdss``, ``cfhtls``, ``euclid``, ``hst-candels``)."""
+    """Survey preset by name (``sdss``, ``cfhtls``, ``euclid``, ``hst-candels``, ``lsst``, ``kids``, ``hst-acs``)."""
     try:
         return SURVEYS[name.lower()]
     except KeyError:

@@ -70,6 +70,7 @@ class Task:
     default_shift_pixels: float = 0.0
     default_class_weight: str = "none"  # "balanced" for strongly imbalanced classes
     default_beta1: float = 0.9  # AdamW's first-moment decay
+    default_schedule: str = "warmup-cosine"  # the learning rate's course (deepsky.train.SCHEDULES)
     validation_fraction: float = 0.1
     baseline_name: str = "classical baseline"
     default_data_description: str = "reading the default data"

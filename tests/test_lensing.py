@@ -1,0 +1,232 @@
+"""Strong lensing: the lenstronomy simulator, CMU DeepLens, the search metrics, folders of cutouts and the gallery."""
+
+import csv
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from conftest import run_in_process as run_cli
+from deepsky import models
+from deepsky.errors import DeepskyError
+from deepsky.simulate.lensing import KINDS, MIN_IMAGES, image_count, make_lenses, psf_kernel
+from deepsky.tasks.lens_finding import completeness_at_rejection, true_positive_rate_at
+
+
+@pytest.fixture(scope="module")
+def kids_lenses():
+    return make_lenses(40, seed=4, survey="kids", workers=1)
+
+
+def test_the_same_seed_gives_the_same_bytes_whatever_the_workers():
+    one = make_lenses(70, seed=11, survey="lsst", workers=1)
+    two = make_lenses(70, seed=11, survey="lsst", workers=2)
+    assert one.images.shape == (70, 45, 45, 1) and one.images.dtype == np.float32
+    assert one.images.tobytes() == two.images.tobytes()
+    assert np.array_equal(one.labels, two.labels)
+    assert not np.array_equal(one.images, make_lenses(70, seed=12, survey="lsst", workers=1).images)
+
+
+def test_lenses_are_multiply_imaged_and_the_rest_are_not(kids_lenses):
+    data = kids_lenses
+    kinds = np.asarray(data.objects["kind"])
+    lens_kind = kinds == KINDS.index("lens")
+    assert set(np.unique(kinds)) >= {KINDS.index(k) for k in ("lens", "lens galaxy alone", "blend")}
+    assert np.array_equal(data.labels == 1, lens_kind & (data.objects["image_count"] >= MIN_IMAGES))
+    assert (data.objects["image_count"][kinds == KINDS.index("unlensed source")] < MIN_IMAGES).all()
+    assert (data.objects["magnification"][data.labels == 1] > 1).all()  # a strong lens magnifies its source
+    snr = data.objects["lensed_snr"]
+    no_source = ~np.isin(kinds, [KINDS.index("lens"), KINDS.index("unlensed source")])
+    assert (snr[no_source] == 0).all()  # S/N is the lensed source's; rings and blends have none
+    assert snr[data.labels == 1].max() > 10
+
+
+def test_the_lensed_source_is_where_the_lens_equation_puts_it():
+    from lenstronomy.LensModel.lens_model import LensModel
+
+    lens = LensModel(["SIE", "SHEAR"])
+    kwargs = [{"theta_E": 1.2, "e1": 0.0, "e2": 0.0, "center_x": 0.0, "center_y": 0.0}, {"gamma1": 0.0, "gamma2": 0.0}]
+    assert image_count(lens, kwargs, 0.3, 0.0, 1.2) == 2  # a singular isothermal sphere: two images inside theta_E
+    assert image_count(lens, kwargs, 1.8, 0.0, 1.2) == 1  # outside: one
+
+
+def test_noise_follows_the_survey_and_no_noise_means_none():
+    clean = make_lenses(20, seed=3, survey="euclid", noise=False, workers=1)
+    noisy = make_lenses(20, seed=3, survey="euclid", workers=1)
+    border = lambda images: np.concatenate([images[:, :3].ravel(), images[:, -3:].ravel()])  # noqa: E731
+    assert np.median(np.abs(border(clean.images))) < 0.1 * 0.0030  # the border is mostly empty sky
+    sigma = np.std(border(noisy.images - clean.images))
+    assert 0.7 * 0.0030 < sigma < 1.4 * 0.0030  # Euclid VIS sky noise (nanomaggies per pixel), scaled 0.8-1.25x
+
+
+def test_psf_kernels_have_the_fwhm_asked_for():
+    for beta in (0.0, 3.0):
+        kernel = psf_kernel(0.8, beta, 0.05, 200)
+        assert kernel.sum() == pytest.approx(1.0)
+        middle = kernel[kernel.shape[0] // 2]
+        above = np.flatnonzero(middle >= middle.max() / 2)
+        assert (above[-1] - above[0] + 1) * 0.05 == pytest.approx(0.8, abs=0.1)
+
+
+def test_unknown_survey_and_bad_counts_are_refused():
+    with pytest.raises(DeepskyError, match="no lens population"):
+        make_lenses(4, survey="sdss")
+    with pytest.raises(DeepskyError, match="at least 1"):
+        make_lenses(0)
+    from deepsky import tasks
+
+    with pytest.raises(DeepskyError, match="lsst, kids, euclid"):
+        tasks.get("lens-finding", survey="hst-candels")
+
+
+def test_completeness_at_rejection_and_the_challenge_rates():
+    labels = np.r_[np.zeros(1000, int), np.ones(100, int)]
+    negatives = np.linspace(0, 0.9, 1000)
+    positives = np.r_[np.full(50, 0.95), np.full(40, 0.895), np.full(10, 0.1)]
+    scores = np.r_[negatives, positives]
+    threshold, completeness = completeness_at_rejection(labels, scores, 0.99)
+    assert threshold == pytest.approx(np.quantile(negatives, 0.99))
+    assert completeness == pytest.approx(0.9)
+    assert true_positive_rate_at(labels, scores, 0) == pytest.approx(0.5)  # only the 0.95s beat the best non-lens
+    assert true_positive_rate_at(labels, scores, 10) == pytest.approx(0.9)
+    assert true_positive_rate_at(labels[:5], scores[:5], 10) is None
+
+
+def test_deeplens_is_the_authors_network():
+    model = models.create("deeplens", input_shape=(45, 45, 1), num_classes=2)
+    adds = [layer for layer in model.layers if layer.__class__.__name__ == "Add"]
+    assert len(adds) == 15  # five stages of three blocks
+    assert model.get_layer("stem_conv").kernel_size == (7, 7) and model.get_layer("stem_conv").filters == 32
+    widths = [model.get_layer(f"stage{s}_block1_expand").filters for s in range(1, 6)]
+    assert widths == [32, 64, 128, 256, 512]
+    assert [model.get_layer(f"stage{s}_block1_reduce").strides for s in range(1, 6)] == [(1, 1)] + [(2, 2)] * 4
+    assert tuple(model.get_layer("stage5_block3_add").output.shape[1:]) == (3, 3, 512)  # 45 halved four times
+    assert model.get_layer("stage2_block2_conv_elu").get_config()["activation"] == "elu"
+    x = np.random.default_rng(0).normal(size=(4, 45, 45, 1)).astype(np.float32)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    assert np.isfinite(float(model.train_on_batch(x, np.array([0, 1, 0, 1]))))
+
+
+JAX_SCRIPT = """
+import numpy as np, keras
+assert keras.backend.backend() == "jax"
+from deepsky import models
+model = models.create("deeplens", input_shape=(32, 32, 4), num_classes=2, blocks_per_stage=1)
+model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+x = np.random.default_rng(0).normal(size=(2, 32, 32, 4)).astype(np.float32)
+assert np.isfinite(float(model.train_on_batch(x, np.array([0, 1]))))
+print("jax ok")
+"""
+
+
+@pytest.mark.slow  # compiling with XLA: ./test.sh -m slow
+def test_deeplens_trains_one_step_on_jax():
+    from conftest import run_on_jax
+
+    pytest.importorskip("jax", reason="JAX is not installed (./test.sh installs it)")
+    result = run_on_jax(JAX_SCRIPT)
+    assert result.returncode == 0 and "jax ok" in result.stdout, result.stderr[-2000:]
+
+
+def test_noise_scaling_makes_the_input_independent_of_flux_units():
+    from deepsky.layers.noise_scale import NoiseScaledAsinh
+
+    images = make_lenses(6, seed=2, survey="kids", workers=1).images
+    layer = NoiseScaledAsinh()
+    import keras
+
+    a = keras.ops.convert_to_numpy(layer(images))
+    b = keras.ops.convert_to_numpy(layer(images * 3000.0))  # ADU instead of nanomaggies
+    np.testing.assert_allclose(a, b, atol=1e-4)
+    border = np.concatenate([a[:, :4].reshape(6, -1, 4), a[:, -4:].reshape(6, -1, 4)], axis=1)
+    assert 0.7 < np.median(np.abs(border)) / 0.6745 < 1.3  # the sky comes out at unit noise
+
+
+# -- folders of cutouts, as the lens-finding challenge ships them -----------------------------------
+CHALLENGE_BANDS = (("Band1", "R"), ("Band2", "I"), ("Band3", "G"), ("Band4", "U"))
+
+
+def write_challenge_folder(root, images, first=100001, pad=18, scale=1000.0, skip=None):
+    """Write cutouts (N, H, W, u g r i) as the challenge does: Public/BandK/imageSDSS_<B>-<number>.fits."""
+    order = "ugri"
+    for folder, band in CHALLENGE_BANDS:
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        for j, image in enumerate(images):
+            if skip == (band, j):
+                continue
+            plane = np.pad(image[:, :, order.index(band.lower())], pad, mode="reflect") * scale
+            fits.PrimaryHDU(plane.astype(np.float32)).writeto(root / folder / f"imageSDSS_{band}-{first + j}.fits")
+    return root
+
+
+@pytest.fixture(scope="module")
+def kids_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("lens") / "run"
+    run_cli("train", "lens-finding", "--survey", "kids", "--n", 64, "--epochs", 1, "--batch-size", 32, "-o", run)
+    return run
+
+
+def test_a_challenge_folder_is_read_by_object_number_and_ranked(kids_run, kids_lenses, tmp_path):
+    from deepsky.data.object_folders import iter_object_folder
+
+    images = kids_lenses.images[:10]
+    folder = write_challenge_folder(tmp_path / "Public", images, scale=1.0)
+    # a folder of bands the model does not use (the Euclid set's NISP beside VIS) is left out
+    (tmp_path / "Public" / "Band5").mkdir()
+    fits.PrimaryHDU(np.zeros((5, 5), np.float32)).writeto(tmp_path / "Public" / "Band5" / "imageEUC_J-100001.fits")
+    cutouts, ids, info = next(iter_object_folder(folder, ["u", "g", "r", "i"], 64, 0.2))
+    assert list(ids) == list(range(100001, 100011)) and info["unused_folders"] == ["Band5"]
+    np.testing.assert_allclose(cutouts, images, rtol=1e-6, atol=1e-7)  # 100x100 cut back to the centre 64
+
+    table = tmp_path / "candidates.csv"
+    result = run_cli("predict", kids_run, folder, "-o", table, "--gallery", 3)
+    rows = list(csv.DictReader(table.open()))
+    assert [int(r["id"]) for r in rows] == list(range(100001, 100011))  # input order kept
+    ranks = sorted(int(r["rank"]) for r in rows)
+    assert ranks == list(range(1, 11))
+    best = min(rows, key=lambda r: int(r["rank"]))
+    assert float(best["p_lens"]) == max(float(r["p_lens"]) for r in rows)
+    gallery = tmp_path / "candidates_gallery.html"
+    page = gallery.read_text()
+    assert page.count("<img") == 3 and f"id {best['id']}" in page and "gallery" in result.stdout
+
+
+def test_one_fits_per_object_and_padding(kids_run, kids_lenses, tmp_path):
+    folder = tmp_path / "cutouts"
+    folder.mkdir()
+    for j in range(4):  # 50x50 cubes, bands first: padded to 64 by reflection
+        fits.PrimaryHDU(np.moveaxis(kids_lenses.images[j, 7:57, 7:57], -1, 0)).writeto(folder / f"lens_{j:03d}.fits")
+    table = tmp_path / "p.csv"
+    run_cli("predict", kids_run, folder, "-o", table)
+    assert [r["id"] for r in csv.DictReader(table.open())] == ["0", "1", "2", "3"]
+
+
+@pytest.mark.parametrize("problem, message", [
+    ("missing band", "lacks object(s) 100003"),
+    ("sizes", "different sizes"),
+    ("nan", "NaN"),
+    ("scale", "0.1 arcsec"),
+    ("unnamed", "cannot tell which band"),
+])
+def test_bad_folders_get_one_line_naming_the_problem(kids_run, kids_lenses, tmp_path, problem, message):
+    folder = tmp_path / "Public"
+    write_challenge_folder(folder, kids_lenses.images[:4], skip=("G", 2) if problem == "missing band" else None)
+    target = folder / "Band4" / "imageSDSS_U-100002.fits"
+    if problem == "sizes":
+        target.unlink()
+        fits.PrimaryHDU(np.zeros((90, 90), np.float32)).writeto(target)
+    elif problem == "nan":
+        data = fits.getdata(target)
+        data[50, 50] = np.nan
+        fits.PrimaryHDU(data).writeto(target, overwrite=True)
+    elif problem == "scale":
+        header = fits.Header({"CDELT1": -0.1 / 3600, "CDELT2": 0.1 / 3600})
+        fits.PrimaryHDU(fits.getdata(target), header=header).writeto(target, overwrite=True)
+    elif problem == "unnamed":
+        for path in (folder / "Band4").iterdir():
+            path.rename(path.with_name(path.name.replace("imageSDSS_U-", "")))
+    out = tmp_path / "out.csv"
+    result = run_cli("predict", kids_run, folder, "-o", out, check=False)
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    assert not out.exists()
