@@ -113,7 +113,7 @@ def train(
     task: str = typer.Argument(None, help="Task name (see deepsky tasks); not needed with --resume."),
     output: Path = typer.Option(..., "-o", "--output", help="Run directory to create (or resume)."),
     data: Optional[Path] = typer.Option(None, help="HDF5 data set (default: simulate the task's set)."),
-    model: Optional[str] = typer.Option(None, help="Model name (default: the task's paper model)."),
+    model: Optional[str] = typer.Option(None, help="Model name (default: the task's paper model); several, comma-separated (deeplens,kim-brunner), train an ensemble of different networks whose scores are averaged."),
     epochs: Optional[int] = typer.Option(None, help="Epochs (default: the task's)."),
     n: Optional[int] = typer.Option(None, "--n", help="Cutouts to simulate when no --data is given."),
     seed: int = typer.Option(0, help="Seed for simulation, split, initial weights and batches."),

@@ -400,18 +400,20 @@ def train_task(
         config.check()  # before any folder or minutes of simulation
         from deepsky.models.registry import get_entry
 
-        get_entry(model_name)  # unknown names fail before minutes of simulation
+        for name in ensemble_members(model_name):
+            get_entry(name)  # unknown names fail before minutes of simulation
+        if len(ensemble_members(model_name)) > config.ensemble:
+            from dataclasses import replace
+
+            config = replace(config, ensemble=len(ensemble_members(model_name)))
+    members = ensemble_members(model_name)
     model_options = dict(model_options or {})
     stage(f"reading {data}" if data is not None else f"{task.default_data_description} for {task.name}")
     dataset, source = task.training_data(data, n, config.seed, progress=on_simulate, on_stage=stage)
     train_index, val_index = task.validation_split(dataset, config.seed)
     train, val = dataset.subset(train_index), dataset.subset(val_index)
     set_seed(config.seed)
-    try:
-        model = task.build_model(model_name, train, **model_options)
-    except (ValueError, TypeError) as exc:  # a model made for other inputs: Keras names the mismatch
-        raise DeepskyError(f"model {model_name!r} cannot be built for {task.name}'s data ({first_line(exc)}); "
-                           "see deepsky models") from None
+    model = _build(task, members[0], train, model_options)
     transfer = None
     if init_from is not None:
         from deepsky.finetune import freeze_layers, transfer_weights
@@ -475,9 +477,25 @@ def _fit_task_model(task, model, train, val, config, checkpoint_dir, resume, on_
     return history, task.objective.after_training(model, config, train.labels)
 
 
+def ensemble_members(model_name: str) -> list[str]:
+    """The model names of ``--model a,b,c`` (an ensemble of different networks, Jacobs et al. 2017), or ``[name]``."""
+    return [name.strip() for name in str(model_name).split(",") if name.strip()] or [str(model_name)]
+
+
+def _build(task, model_name, train, model_options):
+    try:
+        return task.build_model(model_name, train, **model_options)
+    except (ValueError, TypeError) as exc:  # a model made for other inputs: Keras names the mismatch
+        raise DeepskyError(f"model {model_name!r} cannot be built for {task.name}'s data ({first_line(exc)}); "
+                           "see deepsky models") from None
+
+
 def _train_ensemble(task, model_name, model_options, first, train, val, config, run, resume, stage, on_batch,
                     on_epoch):
     """Train ``config.ensemble`` networks (seeds ``seed``, ``seed + 1``...) and average their outputs in one model.
+
+    ``model_name`` may list several models (``a,b,c``): member k is the k-th
+    of them, cycling, so ``--model a,b --ensemble 4`` trains a, b, a, b.
 
     Each finished member is saved under ``members/``, each unfinished one
     checkpoints on its own, so an interrupted ensemble resumes in the
@@ -490,6 +508,7 @@ def _train_ensemble(task, model_name, model_options, first, train, val, config, 
     from deepsky.io import load_model
     from deepsky.runs import read_json, write_json
 
+    names = ensemble_members(model_name)
     folder = run.path / "members"
     folder.mkdir(exist_ok=True)
     members, histories, recorded = [], [], {}
@@ -504,8 +523,8 @@ def _train_ensemble(task, model_name, model_options, first, train, val, config, 
             member = first
         else:
             set_seed(member_config.seed)
-            member = task.build_model(model_name, train, **model_options)
-        stage(f"ensemble member {k + 1} of {config.ensemble} (seed {member_config.seed})")
+            member = _build(task, names[k % len(names)], train, model_options)
+        stage(f"ensemble member {k + 1} of {config.ensemble}: {names[k % len(names)]} (seed {member_config.seed})")
         checkpoint = run.path / f"checkpoint_member{k}"
         history, done = _fit_task_model(task, member, train, val, member_config, checkpoint, resume, on_batch,
                                         on_epoch)

@@ -161,9 +161,23 @@ def write_challenge_folder(root, images, first=100001, pad=18, scale=1000.0, ski
 
 @pytest.fixture(scope="module")
 def kids_run(tmp_path_factory):
+    """An ensemble of two different networks (Jacobs et al.), one epoch on 64 KiDS cutouts."""
     run = tmp_path_factory.mktemp("lens") / "run"
-    run_cli("train", "lens-finding", "--survey", "kids", "--n", 64, "--epochs", 1, "--batch-size", 32, "-o", run)
+    run_cli("train", "lens-finding", "--survey", "kids", "--model", "deeplens,kim-brunner", "--n", 64, "--epochs", 1,
+            "--batch-size", 32, "-o", run)
     return run
+
+
+def test_an_ensemble_of_different_networks_keeps_its_members(kids_run):
+    import json
+
+    from deepsky.io import load_model
+
+    config = json.loads((kids_run / "config.json").read_text())
+    assert config["model"] == "deeplens,kim-brunner" and config["train"]["ensemble"] == 2
+    names = [load_model(kids_run / "members" / f"member{k}.keras").name for k in range(2)]
+    assert names == ["deeplens", "kim_brunner"]
+    assert load_model(kids_run / "model.keras").get_layer("ensemble_mean") is not None
 
 
 def test_a_challenge_folder_is_read_by_object_number_and_ranked(kids_run, kids_lenses, tmp_path):
