@@ -454,6 +454,10 @@ def train_task(
     else:
         history, recorded = _fit_task_model(task, model, train, val, config, run.checkpoint_dir, resume, on_batch,
                                             on_epoch)
+    calibration = task.calibrate(model, val)
+    if calibration:
+        stage("calibrated on the validation set: " + ", ".join(f"{k} {v}" for k, v in calibration.items()))
+        recorded = {**(recorded or {}), "contract": {**task.contract(dataset), **calibration}}
     if recorded:
         write_json(run.config_path, {**Run.open(out).config, **recorded})
     tmp = run.path / ".model.part.keras"

@@ -244,3 +244,88 @@ def test_bad_folders_get_one_line_naming_the_problem(kids_run, kids_lenses, tmp_
     assert result.returncode == 2 and message in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
     assert not out.exists()
+
+
+# -- lens parameters ---------------------------------------------------------------------------
+def _moments_ellipticity(image):
+    """(e1, e2) = (1 - q)/(1 + q) (cos 2phi, sin 2phi) of an image's second moments (x along columns)."""
+    y, x = np.indices(image.shape) - (np.array(image.shape)[:, None, None] - 1) / 2
+    w = np.clip(image, 0, None)
+    w = w / w.sum()
+    mx, my = (w * x).sum(), (w * y).sum()
+    xx, yy, xy = (w * (x - mx) ** 2).sum(), (w * (y - my) ** 2).sum(), (w * (x - mx) * (y - my)).sum()
+    chi = complex(xx - yy, 2 * xy) / (xx + yy)  # |chi| = (1 - q^2)/(1 + q^2)
+    q2 = (1 - abs(chi)) / (1 + abs(chi))
+    e = (1 - np.sqrt(q2)) / (1 + np.sqrt(q2)) * chi / abs(chi)
+    return np.array([e.real, e.imag]), np.array([mx, my])
+
+
+def test_targets_turn_with_the_cutout():
+    from deepsky.data.augment import turn
+    from deepsky.simulate.lensing import ellipticity
+    from deepsky.tasks.lens_parameters import TARGET_SCALING, turn_lens_targets
+
+    data = make_lenses(12, seed=8, survey="hst-acs", lens_fraction=0.0, noise=False, workers=1)
+    galaxy = np.flatnonzero(data.objects["kind"] == KINDS.index("lens galaxy alone"))[0]
+    image = data.images[galaxy : galaxy + 1, ..., 1:]
+    o = data.objects
+    e1, e2 = ellipticity(o["lens_axis_ratio"][galaxy], o["lens_angle_deg"][galaxy])
+    measured, centre = _moments_ellipticity(image[0, ..., 0])
+    scale = {name: s for name, _, s in TARGET_SCALING}
+    targets = np.zeros((1, len(TARGET_SCALING)), np.float32)
+    names = [t[0] for t in TARGET_SCALING]
+    targets[0, names.index("e1")], targets[0, names.index("e2")] = measured / scale["e1"]
+    targets[0, names.index("lens_x")], targets[0, names.index("lens_y")] = centre / scale["lens_x"]
+    # the galaxy's major axis, as the simulator drew it (moments of a truncated, seen profile are rounder)
+    angle = lambda e: np.degrees(0.5 * np.arctan2(e[1], e[0]))  # noqa: E731
+    assert np.hypot(*measured) > 0.05 and abs(angle(measured) - angle([e1, e2])) < 8
+    for k in range(8):
+        turned = turn_lens_targets(targets, np.array([k]))[0]
+        e_k, centre_k = _moments_ellipticity(turn(image, k)[0, ..., 0])
+        np.testing.assert_allclose(turned[[names.index("e1"), names.index("e2")]] * scale["e1"], e_k, atol=1e-4)
+        np.testing.assert_allclose(turned[[names.index("lens_x"), names.index("lens_y")]] * scale["lens_x"],
+                                   centre_k, atol=1e-4)
+
+
+def test_parameters_decode_what_they_encode_with_calibrated_sigmas():
+    from deepsky.tasks.lens_parameters import PARAMETERS, TARGET_SCALING, decode, encode, spin2
+
+    data = make_lenses(6, seed=1, survey="hst-acs", lens_fraction=1.0, lens_light=False, workers=1)
+    targets = encode(data.objects)
+    outputs = np.concatenate([targets, np.full_like(targets, np.log(0.1))], 1)
+    values = decode(outputs, sigma_scale=[2.0] * len(TARGET_SCALING))
+    truth = {**data.objects, **spin2(data.objects)}
+    for name, _, scale in TARGET_SCALING:
+        np.testing.assert_allclose(values[name], truth[name], atol=1e-5)
+        np.testing.assert_allclose(values[f"{name}_err"], 0.2 * scale, rtol=1e-5)
+    assert set(PARAMETERS) <= set(values)
+
+
+def test_ica_finds_the_arcs_under_the_lens_light():
+    from deepsky.fitting.lens_light import source_by_ica
+
+    data = make_lenses(12, seed=2, survey="hst-acs", lens_fraction=1.0, keep_clean_source=True, workers=1)
+    bright = np.flatnonzero(data.objects["lensed_snr"] > 60)
+    assert len(bright) >= 2
+    images, clean = data.inputs["images"][bright], data.inputs["clean_source"][bright][..., 1:]
+    cleaned = source_by_ica(images)
+    corr = lambda a, b: np.corrcoef(a.ravel(), b.ravel())[0, 1]  # noqa: E731
+    assert np.mean([corr(c, s) for c, s in zip(cleaned, clean)]) > np.mean(
+        [corr(r, s) for r, s in zip(images[..., 1:], clean)]) + 0.15
+    with pytest.raises(DeepskyError, match="bands >= 2"):
+        source_by_ica(images[..., :1])
+
+
+def test_lenstronomys_fit_recovers_a_bright_lens():
+    from deepsky.fitting.lens_model import fit_lenses
+    from deepsky.simulate.surveys import get_survey
+
+    survey = get_survey("hst-acs")
+    data = make_lenses(8, seed=5, survey="hst-acs", lens_fraction=1.0, lens_light=False, clumpy=False, neighbours=False, workers=1)
+    row = int(np.argmax(data.objects["lensed_snr"]))
+    o = data.objects
+    fit = fit_lenses(data.images[row : row + 1, ..., 1], 0.04, survey.sky_noise_nmgy[1] * o["noise_scale"][row],
+                     float(survey.electrons_per_nmgy[1]), o["psf_fwhm_arcsec"][row : row + 1, 1],
+                     o["psf_beta"][row : row + 1], workers=1)
+    assert abs(fit["theta_e_arcsec"][0] - o["theta_e_arcsec"][row]) < 0.1
+    assert fit["theta_e_arcsec_lo"][0] < fit["theta_e_arcsec_hi"][0] and fit["seconds"][0] > 0

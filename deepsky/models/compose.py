@@ -33,3 +33,16 @@ def with_preprocessing(model, preprocessing, input_shape, name=None):
     else:
         x = model(x)
     return keras.Model(inputs, x, name=name or model.name)
+
+
+def linear_head(model):
+    """``model`` without its final softmax: its logits as linear outputs, for regression with a classifier network.
+
+    A model whose last layer is not a softmax activation is returned as it is.
+    """
+    import keras
+
+    last = model.layers[-1]
+    if isinstance(last, keras.layers.Activation) and getattr(last.activation, "__name__", "") == "softmax":
+        return keras.Model(model.inputs, last.input, name=model.name)
+    return model

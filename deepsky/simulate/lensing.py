@@ -63,7 +63,8 @@ KINDS = ("lens", "lens galaxy alone", "unlensed source", "ring galaxy", "blend",
          "irregular")
 MORPHOLOGY_KINDS = ("spiral", "edge-on", "merger", "irregular")
 # shares of the non-lenses by kind (the morphologies split the last share equally)
-NEGATIVE_SHARES = {"lens galaxy alone": 0.2, "unlensed source": 0.15, "ring galaxy": 0.15, "blend": 0.15,
+# (rings are rare on the sky; a larger share would teach that every wide arc is a ring)
+NEGATIVE_SHARES = {"lens galaxy alone": 0.35, "unlensed source": 0.1, "ring galaxy": 0.05, "blend": 0.15,
                    "morphology": 0.35}
 CHUNK = 64  # systems per worker task, each chunk seeded on its own
 MAX_KNOTS = 6  # star-forming knots of a clumpy source
@@ -79,8 +80,10 @@ FLOAT_COLUMNS = ("theta_e_arcsec", "lens_x", "lens_y", "lens_mag", "lens_radius_
 # source at z ~ 2 (Bruzual & Charlot 2003 templates seen through the bands); VIS and F814W
 # are broad red bands.
 COLOURS = {
-    "lens": {"u": 3.2, "g": 1.5, "r": 0.0, "i": -0.6, "z": -1.0, "VIS": -0.35, "F814W": -0.6, "H": -1.6},
-    "source": {"u": 0.6, "g": 0.25, "r": 0.0, "i": -0.1, "z": -0.15, "VIS": -0.05, "F814W": -0.1, "H": -0.4},
+    "lens": {"u": 3.2, "g": 1.5, "r": 0.0, "i": -0.6, "z": -1.0, "VIS": -0.35, "F475W": 1.4, "F814W": -0.6,
+             "H": -1.6},
+    "source": {"u": 0.6, "g": 0.25, "r": 0.0, "i": -0.1, "z": -0.15, "VIS": -0.05, "F475W": 0.2, "F814W": -0.1,
+               "H": -0.4},
 }
 
 
@@ -93,6 +96,7 @@ class LensPopulation:
     lens_mag_at_1arcsec: float
     source_mag_range: tuple[float, float]
     supersampling: int  # sub-pixels per pixel side for ray tracing
+    centre_offset_arcsec: float | None = None  # lens centres within +-this (arcsec; None: half a pixel)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -106,7 +110,7 @@ POPULATIONS = {
     # Euclid VIS: finer pixels resolve smaller Einstein radii and fainter sources
     "euclid": LensPopulation(64, (0.3, 2.5), 20.0, (22.5, 26.0), 2),
     # HST-like images of Hezaveh et al. (2017): the lens-parameter task
-    "hst-acs": LensPopulation(96, (0.5, 1.5), 19.8, (22.0, 25.0), 3),
+    "hst-acs": LensPopulation(96, (0.5, 1.5), 19.8, (22.0, 25.0), 3, centre_offset_arcsec=0.2),
 }
 
 
@@ -131,7 +135,8 @@ def _kinds(rng, n: int, lens_fraction: float) -> np.ndarray:
     return rng.permutation(np.repeat(np.arange(len(KINDS)), counts))
 
 
-def draw_parameters(n: int, seed: int, survey: Survey, lens_fraction: float = 0.5) -> dict:
+def draw_parameters(n: int, seed: int, survey: Survey, lens_fraction: float = 0.5, clumpy: bool = True,
+                    neighbours: bool = True) -> dict:
     """Draw the parameters of ``n`` systems: a dict of (n, ...) arrays (arcsec, degrees, AB magnitudes in r)."""
     pop = population_for(survey)
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0]))
@@ -153,13 +158,14 @@ def draw_parameters(n: int, seed: int, survey: Survey, lens_fraction: float = 0.
                       np.minimum(u(1.3, 2.5, n) * theta_e, 0.8 * half_field), 0.9 * theta_e * np.sqrt(u(0, 1, n)))
     phi = u(0, 2 * np.pi, n)
     ring_radius = np.minimum(u(0.6, 2.5, n), 0.7 * half_field)
+    centre_offset = pop.centre_offset_arcsec or 0.5 * survey.pixel_scale_arcsec
     seeing_lo, seeing_hi = survey.psf_fwhm_arcsec_range
     bands = len(survey.bands)
     return {
         "kind": kind.astype(np.int8),
         "theta_e_arcsec": theta_e,
-        "lens_x": u(-0.5, 0.5, n) * survey.pixel_scale_arcsec,
-        "lens_y": u(-0.5, 0.5, n) * survey.pixel_scale_arcsec,
+        "lens_x": u(-1, 1, n) * centre_offset,
+        "lens_y": u(-1, 1, n) * centre_offset,
         "lens_mag": lens_mag,
         "lens_radius_arcsec": np.clip(0.9 * theta_e**0.6 * 10 ** rng.normal(0, 0.12, n), 0.3, 3.0),
         "lens_n": u(3.0, 6.0, n),
@@ -176,13 +182,13 @@ def draw_parameters(n: int, seed: int, survey: Survey, lens_fraction: float = 0.
         "source_n": u(0.5, 2.5, n),
         "source_axis_ratio": u(0.4, 1.0, n),
         "source_angle_deg": u(0, 180, n),
-        "knots": np.where(rng.random(n) < 0.5, rng.integers(2, MAX_KNOTS + 1, n), 0).astype(np.int8),
+        "knots": np.where((rng.random(n) < 0.5) & clumpy, rng.integers(2, MAX_KNOTS + 1, n), 0).astype(np.int8),
         "knot_fraction": u(0.2, 0.6, n),
         "ring_radius_arcsec": ring_radius,
         "ring_width_arcsec": u(0.08, 0.3, n),
         "ring_mag": u(21.5, 24.0, n),
         "blends": rng.integers(1, 4, n),
-        "neighbours": np.where(rng.random(n) < 0.5, rng.integers(1, 4, n), 0),
+        "neighbours": np.where((rng.random(n) < 0.5) & neighbours, rng.integers(1, 4, n), 0),
         "colour_jitter": rng.normal(0, 0.15, (n, 2, bands)),
         "psf_fwhm_arcsec": u(seeing_lo, seeing_hi, n)[:, None] * np.array(survey.psf_fwhm_band_ratio)[None, :],
         "psf_beta": np.where(rng.random(n) < 0.3, 0.0, u(2.5, 5.0, n)),  # 0: Gaussian
@@ -259,6 +265,12 @@ def _source_kwargs(p, i, rng, source_model) -> list[dict]:
                        "center_x": x + r * np.cos(phi), "center_y": y + r * np.sin(phi)})
     norms = source_model.total_flux(kwargs, norm=True)  # the flux at amp 1, whatever amp says
     return [{**k, "amp": float(k["amp"] / f)} for k, f in zip(kwargs, norms)]
+
+
+def _moved_halfway_in(kwargs: list[dict], x: float, y: float) -> list[dict]:
+    """The source's components moved half way towards (x, y) (arcsec)."""
+    return [{**k, "center_x": x + 0.5 * (k["center_x"] - x), "center_y": y + 0.5 * (k["center_y"] - y)}
+            for k in kwargs]
 
 
 def _lens_light_kwargs(p, i, light_model) -> list[dict]:
@@ -356,10 +368,16 @@ def _draw_chunk(args):
         source = None
         if kind in ("lens", "unlensed source"):
             ks = _source_kwargs(params, i, rng, source_model)
+            for _ in range(4):  # a lens's source outside the caustic (ellipticity, shear) moves in until it is not
+                count[i] = image_count(lens_model, kl, ks[0]["center_x"], ks[0]["center_y"],
+                                       params["theta_e_arcsec"][i])
+                if kind != "lens" or count[i] >= MIN_IMAGES:
+                    break
+                ks = _moved_halfway_in(ks, kl[0]["center_x"], kl[0]["center_y"])
+                params["source_dx"][i] *= 0.5
+                params["source_dy"][i] *= 0.5
             source = image_model.source_surface_brightness(ks, kl, unconvolved=True)
             magnification[i] = source.sum()
-            count[i] = image_count(lens_model, kl, ks[0]["center_x"], ks[0]["center_y"],
-                                   params["theta_e_arcsec"][i])
             parts.append((source, params["source_mag"][i], "source", 1))
         elif kind == "ring galaxy":
             parts.append((_ring_image(x, y, factor, area, params, i, rng), params["ring_mag"][i], "source", 1))
@@ -412,6 +430,8 @@ def make_lenses(
     survey: str | Survey = "lsst",
     lens_fraction: float = 0.5,
     lens_light: bool = True,
+    clumpy: bool = True,
+    neighbours: bool = True,
     noise: bool = True,
     keep_clean_source: bool = False,
     workers: int | None = None,
@@ -433,6 +453,10 @@ def make_lenses(
         1.0 draws lenses only (the parameter task).
     lens_light : bool
         Draw the lens galaxy's light (False: the lens light already removed, as in Hezaveh et al.).
+    clumpy : bool
+        Give half of the sources star-forming knots (False: smooth Sersic sources only).
+    neighbours : bool
+        Put unrelated stars and galaxies in half of the cutouts (False: none).
     noise : bool
         Add sky and Poisson noise.
     keep_clean_source : bool
@@ -462,7 +486,7 @@ def make_lenses(
         raise DeepskyError(f"lens_fraction must be between 0 and 1; received {lens_fraction!r}")
     survey = get_survey(survey) if isinstance(survey, str) else survey
     pop = population_for(survey)
-    params = draw_parameters(int(n), seed, survey, lens_fraction)
+    params = draw_parameters(int(n), seed, survey, lens_fraction, clumpy, neighbours)
     morphology = np.isin(params["kind"], [KINDS.index(k) for k in MORPHOLOGY_KINDS])
     drawn_rows = np.flatnonzero(~morphology)
     images = np.zeros((n, pop.cutout_pixels, pop.cutout_pixels, len(survey.bands)), np.float32)
@@ -508,6 +532,7 @@ def make_lenses(
         "seed": int(seed),
         "lens_fraction": float(lens_fraction),
         "lens_light": bool(lens_light),
+        "clumpy_sources": bool(clumpy),
         "simulator": SIMULATOR_VERSION,
         "simulator_description": ("lenstronomy SIE + external shear, Sersic lens light, Sersic source with "
                                   "Gaussian knots; non-lenses: lens galaxies alone, unlensed sources, ring "

@@ -132,18 +132,19 @@ KIDS = Survey(
     sky_mag_per_arcsec2=(22.4, 22.1, 21.1, 20.0),
 )
 
-# HST ACS/WFC F814W drizzled to 0.04 arcsec/pixel, the HST-like images of Hezaveh et al. (2017);
-# PSF about 0.1 arcsec FWHM; sky noise per pixel from a one-orbit 5-sigma point-source depth
-# I = 27.0 over the PSF's noise-equivalent area (ACS instrument handbook).
+# HST ACS/WFC F475W and F814W drizzled to 0.04 arcsec/pixel: the HST-like images of Hezaveh et al.
+# (2017), whose network reads F814W; F475W beside it lets lens light be told from the bluer arcs.
+# PSF about 0.1 arcsec FWHM; sky noise per pixel from one-orbit 5-sigma point-source depths
+# F475W 27.3 and F814W 27.0 over the PSF's noise-equivalent area (ACS instrument handbook).
 HST_ACS = Survey(
     name="hst-acs",
-    bands=("F814W",),
+    bands=("F475W", "F814W"),
     pixel_scale_arcsec=0.04,
     cutout_pixels=96,
     psf_fwhm_arcsec_range=(0.09, 0.11),
-    psf_fwhm_band_ratio=(1.0,),
-    sky_noise_nmgy=(0.00084,),
-    sky_mag_per_arcsec2=(22.0,),
+    psf_fwhm_band_ratio=(0.9, 1.0),
+    sky_noise_nmgy=(0.00064, 0.00084),
+    sky_mag_per_arcsec2=(22.6, 22.0),
     reference_band="F814W",
 )
 

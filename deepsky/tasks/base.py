@@ -147,6 +147,11 @@ class Task:
         """The augmentation of training batches (None: none); ``config.augment`` switches it off."""
         return None
 
+    def calibrate(self, model, validation: Dataset) -> dict | None:
+        """After training: settings measured on the validation set that join the run's contract (e.g. sigma
+        scales that make 68% intervals hold 68%); None for none (override)."""
+        return None
+
     def epoch_rows(self, train: Dataset, epoch: int, epochs: int) -> np.ndarray | None:
         """The rows of ``train`` that epoch ``epoch`` (from 0) of ``epochs`` learns from: a curriculum (None: all)."""
         return None

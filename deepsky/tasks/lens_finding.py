@@ -32,6 +32,19 @@ FOCUS_SNR = 20.0  # ... and this S/N
 SURVEYS = ("lsst", "kids", "euclid")
 
 
+def noise_scaled_preprocessing(images) -> list:
+    """Keras layers: each cutout over its own sky noise, asinh-stretched, standardised with the training set's."""
+    import keras
+
+    from deepsky.layers.noise_scale import NoiseScaledAsinh
+
+    stretch = NoiseScaledAsinh(name="noise_scaled_asinh")
+    sample = keras.ops.convert_to_numpy(stretch(np.asarray(images[:2000], np.float32)))
+    return [stretch, keras.layers.Normalization(axis=-1, mean=sample.mean(axis=(0, 1, 2)).tolist(),
+                                                variance=np.maximum(sample.var(axis=(0, 1, 2)), 1e-6).tolist(),
+                                                name="standardise")]
+
+
 def completeness_at_rejection(labels, scores, rejection: float = REJECTION) -> tuple[float, float]:
     """``(threshold, completeness)``: the score ``rejection`` of non-lenses stay below; the share of lenses above it."""
     labels, scores = np.asarray(labels), np.asarray(scores)
@@ -63,10 +76,11 @@ class LensFinding(ImageClassificationTask):
     default_batch_size = 64
     default_learning_rate = 1e-3
     default_schedule = "drops"  # the authors' learning-rate drops
-    default_rotations = "any"  # rotations by any angle, flips and a small zoom, as the paper's augmentation
-    default_zoom = 1.1
-    default_shift_pixels = 1.0
+    # the 8 rotations and flips of the square, not any angle with zoom: interpolation smooths the pixel
+    # noise, which the network measures on every cutout to scale it
+    default_rotations = "dihedral"
     ranked = True  # predict's table gains a rank: 1 for the most lens-like object
+    predict_dihedral_average = True  # a lens is a lens in any orientation: average the 8 turns of each cutout
     baseline_name = "random forest on cutout features"
     default_data_description = "simulating lenses and non-lenses"
     paper = {
@@ -114,15 +128,7 @@ class LensFinding(ImageClassificationTask):
 
     def preprocessing(self, images):
         """Each cutout in units of its own sky noise, asinh-stretched, then standardised per band."""
-        import keras
-
-        from deepsky.layers.noise_scale import NoiseScaledAsinh
-
-        stretch = NoiseScaledAsinh(name="noise_scaled_asinh")
-        sample = keras.ops.convert_to_numpy(stretch(np.asarray(images[:2000], np.float32)))
-        return [stretch, keras.layers.Normalization(axis=-1, mean=sample.mean(axis=(0, 1, 2)).tolist(),
-                                                    variance=np.maximum(sample.var(axis=(0, 1, 2)), 1e-6).tolist(),
-                                                    name="standardise")]
+        return noise_scaled_preprocessing(images)
 
     def metrics(self, test, predicted):
         """AUC, completeness at 99% rejection (overall, per theta_E x S/N bin, for Lanusse's focus), TPR0, TPR10."""
