@@ -321,7 +321,8 @@ def test_lenstronomys_fit_recovers_a_bright_lens():
     from deepsky.simulate.surveys import get_survey
 
     survey = get_survey("hst-acs")
-    data = make_lenses(8, seed=5, survey="hst-acs", lens_fraction=1.0, lens_light=False, clumpy=False, neighbours=False, workers=1)
+    data = make_lenses(8, seed=5, survey="hst-acs", lens_fraction=1.0, lens_light=False, clumpy=False,
+                       neighbours=False, workers=1)
     row = int(np.argmax(data.objects["lensed_snr"]))
     o = data.objects
     fit = fit_lenses(data.images[row : row + 1, ..., 1], 0.04, survey.sky_noise_nmgy[1] * o["noise_scale"][row],

@@ -1,12 +1,13 @@
 """The classical lens model: lenstronomy's own fit (its FittingSequence, PSO then a short MCMC) of each image.
 
 The model fitted is the one the images were drawn with (the parameter task draws smooth
-sources): an SIE plus external shear lensing an elliptical Sersic source, seen through the image's own PSF, with the
-simulation's noise model (sky plus Poisson). A first PSO fits a round lens without shear (Einstein
-radius, centre and source), a second frees the ellipticity and shear from there; the MCMC (emcee) that follows gives each
-parameter's 68% interval. The start is what an analyst would read off the image: theta_E the
-flux-weighted radius of the pixels above 3 sigma (:func:`einstein_radius_guess`). Hezaveh et al. (2017) quote such fits at hours per lens; here they run
-for seconds, which is still about 10^4-10^5 times the network's time.
+sources): an SIE plus external shear lensing an elliptical Sersic source, seen through the
+image's own PSF, with the simulation's noise model (sky plus Poisson). A first PSO fits a round
+lens without shear (Einstein radius, centre and source), a second frees the ellipticity and
+shear from there; the MCMC (emcee) that follows gives each parameter's 68% interval. The start
+is what an analyst would read off the image: theta_E the median radius of the pixels above
+3 sigma (:func:`einstein_radius_guess`). Hezaveh et al. (2017) quote such fits at hours per lens;
+here they run for seconds, which is still about 10^4-10^5 times the network's time.
 """
 
 from __future__ import annotations
