@@ -10,7 +10,8 @@
 # Deep-HiTS against a random forest (about 15 minutes), ./demo.sh deconvolution the pix2pix GAN against
 # Richardson-Lucy (about 40 minutes); ./demo.sh gw-detection George & Huerta's Deep Filtering against matched
 # filtering (about 30 minutes), ./demo.sh gw-masses their mass predictor (about 15 minutes), ./demo.sh
-# microlensing Vernardos & Tsagkatakis' disc-size classifier on ray-shot maps (about 25 minutes).
+# microlensing Vernardos & Tsagkatakis' disc-size classifier on ray-shot maps (about 25 minutes); ./demo.sh
+# lens-finding CMU DeepLens on LSST-like lenses and hard non-lenses (about 35 minutes).
 set -euo pipefail
 cd "$(dirname "$0")"
 task="${1:-star-galaxy}"

@@ -7,50 +7,59 @@ import keras
 
 @keras.saving.register_keras_serializable(package="deepsky")
 class NoiseScaledAsinh(keras.layers.Layer):
-    """``asinh(x / sigma)`` with ``sigma`` each cutout's own per-band sky noise (robust, from its border).
+    """``asinh(x / sigma)`` with ``sigma`` each cutout's own per-band sky noise (robust, from its corners).
 
     A network after this layer sees images in signal-to-noise units, whatever
     the images' flux units (nanomaggies, ADU, electrons per second) or depth:
     what lets a lens finder trained on one simulator score another's cutouts.
-    ``sigma`` is 1.4826 times the median absolute deviation of the pixels
-    within ``border`` pixels of the edge, floored at ``floor`` times the
-    largest absolute pixel (an empty or noiseless border would divide by zero).
+    ``sigma`` is 1.4826 times the median absolute deviation of the pixels in
+    the four corner squares of ``border`` pixels a side (default: an eighth
+    of the cutout, at least 4), floored at ``floor`` times the largest
+    absolute pixel (noiseless corners would divide by zero). Corners, not the
+    whole frame: the wings of a large lens galaxy reach the middle of the
+    edges and inflated the noise of exactly the widest lenses.
 
     Parameters
     ----------
-    border : int
-        Width of the frame of pixels the noise is measured on (pixels).
+    border : int, optional
+        Side of the corner squares the noise is measured on (pixels).
+    subtract_sky : bool
+        Subtract each cutout's sky level (the corners' median per band) first: images
+        whose sky was not subtracted (counts, ADU) then look like sky-subtracted ones.
     floor : float
         Smallest sigma as a fraction of the cutout's largest absolute value.
     """
 
-    def __init__(self, border: int = 4, floor: float = 1e-3, **kwargs):
+    def __init__(self, border: int | None = None, floor: float = 1e-3, subtract_sky: bool = False, **kwargs):
         super().__init__(**kwargs)
-        self.border = int(border)
+        self.border = None if border is None else int(border)
         self.floor = float(floor)
+        self.subtract_sky = bool(subtract_sky)
 
-    def noise(self, inputs):
-        """(N, 1, 1, bands) robust sky sigma of each cutout and band."""
+    def sky_and_noise(self, inputs):
+        """(N, 1, 1, bands) sky level (median) and robust sky sigma of each cutout's corners."""
         ops = keras.ops
-        w = self.border
-        frame = ops.concatenate([
-            ops.reshape(inputs[:, :w], (ops.shape(inputs)[0], -1, ops.shape(inputs)[-1])),
-            ops.reshape(inputs[:, -w:], (ops.shape(inputs)[0], -1, ops.shape(inputs)[-1])),
-            ops.reshape(inputs[:, w:-w, :w], (ops.shape(inputs)[0], -1, ops.shape(inputs)[-1])),
-            ops.reshape(inputs[:, w:-w, -w:], (ops.shape(inputs)[0], -1, ops.shape(inputs)[-1])),
-        ], axis=1)
+        w = self.border or max(4, int(inputs.shape[1]) // 8)
+        n, bands = ops.shape(inputs)[0], ops.shape(inputs)[-1]
+        frame = ops.concatenate([ops.reshape(inputs[:, rows, columns], (n, -1, bands))
+                                 for rows in (slice(None, w), slice(-w, None))
+                                 for columns in (slice(None, w), slice(-w, None))], axis=1)
         frame = ops.cast(frame, "float32")
         centre = ops.quantile(frame, 0.5, axis=1, keepdims=True)
         sigma = 1.4826 * ops.quantile(ops.abs(frame - centre), 0.5, axis=1, keepdims=True)
         peak = ops.max(ops.abs(ops.cast(inputs, "float32")), axis=(1, 2), keepdims=True)
         sigma = ops.maximum(ops.expand_dims(sigma, 1), self.floor * peak)
-        return ops.maximum(sigma, 1e-30)
+        return ops.expand_dims(centre, 1), ops.maximum(sigma, 1e-30)
 
     def call(self, inputs):
-        return keras.ops.cast(keras.ops.arcsinh(keras.ops.cast(inputs, "float32") / self.noise(inputs)), inputs.dtype)
+        sky, sigma = self.sky_and_noise(inputs)
+        x = keras.ops.cast(inputs, "float32")
+        if self.subtract_sky:
+            x = x - sky
+        return keras.ops.cast(keras.ops.arcsinh(x / sigma), inputs.dtype)
 
     def compute_output_shape(self, input_shape):
         return input_shape
 
     def get_config(self):
-        return {**super().get_config(), "border": self.border, "floor": self.floor}
+        return {**super().get_config(), "border": self.border, "floor": self.floor, "subtract_sky": self.subtract_sky}

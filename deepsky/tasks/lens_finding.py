@@ -33,12 +33,13 @@ SURVEYS = ("lsst", "kids", "euclid")
 
 
 def noise_scaled_preprocessing(images) -> list:
-    """Keras layers: each cutout over its own sky noise, asinh-stretched, standardised with the training set's."""
+    """Keras layers: each cutout less its sky, over its own sky noise, asinh-stretched, then standardised with the
+    training set's statistics."""
     import keras
 
     from deepsky.layers.noise_scale import NoiseScaledAsinh
 
-    stretch = NoiseScaledAsinh(name="noise_scaled_asinh")
+    stretch = NoiseScaledAsinh(subtract_sky=True, name="noise_scaled_asinh")
     sample = keras.ops.convert_to_numpy(stretch(np.asarray(images[:2000], np.float32)))
     return [stretch, keras.layers.Normalization(axis=-1, mean=sample.mean(axis=(0, 1, 2)).tolist(),
                                                 variance=np.maximum(sample.var(axis=(0, 1, 2)), 1e-6).tolist(),
@@ -72,7 +73,9 @@ class LensFinding(ImageClassificationTask):
     default_survey = "lsst"
     default_train_size = 16000
     default_test_size = 4000
-    default_epochs = 12
+    # measured on held-out lsst sets (completeness at 99% rejection, theta_E > 1.4", S/N > 20): 12 epochs with the
+    # noise from the cutout's whole border 41% (AUC 0.868); the val AUC was still rising
+    default_epochs = 20
     default_batch_size = 64
     default_learning_rate = 1e-3
     default_schedule = "drops"  # the authors' learning-rate drops

@@ -57,6 +57,7 @@ SPIN2 = (("e1", "e2"), ("gamma1", "gamma2"))  # components that turn with twice 
 SNR_BINS = (0.0, 10.0, 20.0, 40.0, 80.0, 1e9)
 FIT_LENSES = 60  # held-out lenses the lenstronomy fit models (seconds each)...
 FIT_SHARE = 30  # ... at most one in this many of the test set, at least 2
+QUICK_FIT_BELOW = 100  # test sets smaller than this (smoke runs) get a short PSO and MCMC
 
 
 def fitted_count(n: int) -> int:
@@ -282,10 +283,13 @@ class LensParameters(ImageTask):
         band = survey.bands.index(IMAGE_BAND)
         rows = np.arange(fitted_count(len(test)))
         objects = test.objects
+        quick = len(test) < QUICK_FIT_BELOW  # a smoke run (tests, --n 32): a short search, same code path
         fit = fit_lenses(test.images[rows], survey.pixel_scale_arcsec,
                          survey.sky_noise_nmgy[band] * np.asarray(objects["noise_scale"])[rows],
                          float(survey.electrons_per_nmgy[band]), np.asarray(objects["psf_fwhm_arcsec"])[rows, band],
-                         np.asarray(objects["psf_beta"])[rows], progress=progress)
+                         np.asarray(objects["psf_beta"])[rows], progress=progress,
+                         pso={"n_particles": 16, "n_iterations": 16, "sigma_scale": 1.0} if quick else None,
+                         mcmc={"n_burn": 2, "n_run": 4, "walkerRatio": 2, "sigma_scale": 0.1} if quick else None)
         out = {}
         for name in FIT_PARAMETERS:
             for key in (name, f"{name}_lo", f"{name}_hi"):
