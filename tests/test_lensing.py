@@ -316,6 +316,7 @@ def test_ica_finds_the_arcs_under_the_lens_light():
         source_by_ica(images[..., :1])
 
 
+@pytest.mark.slow  # a full PSO + MCMC fit, about 15 s (the task harness runs a short one): ./test.sh -m slow
 def test_lenstronomys_fit_recovers_a_bright_lens():
     from deepsky.fitting.lens_model import fit_lenses
     from deepsky.simulate.surveys import get_survey
