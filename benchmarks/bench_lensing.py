@@ -47,7 +47,6 @@ def naive_images(params, survey, size, supersampling):
     corner = -(size - 1) / 2 * scale
     out = np.zeros((len(params["kind"]), size, size, len(survey.bands)), np.float32)
     for i in range(len(params["kind"])):
-        rng = np.random.default_rng(int(params["object_seed"][i]))
         for b, band in enumerate(survey.bands):
             data = ImageData(image_data=np.zeros((size, size)), transform_pix2angle=np.eye(2) * scale,
                              ra_at_xy_0=corner, dec_at_xy_0=corner)
@@ -63,7 +62,6 @@ def naive_images(params, survey, size, supersampling):
             source = [{**k, "amp": k["amp"] * f_source} for k in source]
             light = [{**k, "amp": k["amp"] * f_lens} for k in light]
             out[i, :, :, b] = model.image(lens_kwargs(params, i), source, light)
-        del rng
     return out
 
 

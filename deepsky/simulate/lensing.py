@@ -343,7 +343,7 @@ def _draw_chunk(args):
     """Render one chunk of lens-like systems (runs in a worker): (images, labels, objects, noise-free lensed source)."""
     from scipy.signal import fftconvolve
 
-    params, _, survey, noise, lens_light = args
+    params, survey, noise, lens_light = args
     pop = population_for(survey)
     size, scale, factor = pop.cutout_pixels, survey.pixel_scale_arcsec, pop.supersampling
     image_model, lens_model, source_model, light_model, x, y = _models(size, scale, factor)
@@ -382,7 +382,7 @@ def _draw_chunk(args):
         elif kind == "ring galaxy":
             parts.append((_ring_image(x, y, factor, area, params, i, rng), params["ring_mag"][i], "source", 1))
         extras = (params["blends"][i] if kind == "blend" else 0, params["neighbours"][i])
-        for placed, (how_many, near) in enumerate(zip(extras, (True, False))):
+        for how_many, near in zip(extras, (True, False)):
             for _ in range(how_many):
                 distance = rng.uniform(0.6, 3.0) if near else rng.uniform(0.35, 0.7) * size * scale
                 phi = rng.uniform(0, 2 * np.pi)
@@ -496,10 +496,10 @@ def make_lenses(
     objects["psf_fwhm_arcsec"] = params["psf_fwhm_arcsec"].astype(np.float32)
     objects.update(kind=params["kind"].copy(), knots=np.zeros(n, np.int8), image_count=np.zeros(n, np.int8),
                    magnification=np.zeros(n, np.float32), lensed_snr=np.zeros(n, np.float32))
-    jobs = [({key: value[rows] for key, value in params.items()}, rows, survey, noise, lens_light)
-            for rows in np.array_split(drawn_rows, range(CHUNK, len(drawn_rows), CHUNK)) if len(rows)]
-    for rows, (part_images, part_labels, part_objects, part_clean) in zip(
-            (job[1] for job in jobs), map_in_processes(_draw_chunk, jobs, workers)):
+    chunks = [rows for rows in np.array_split(drawn_rows, range(CHUNK, len(drawn_rows), CHUNK)) if len(rows)]
+    jobs = [({key: value[rows] for key, value in params.items()}, survey, noise, lens_light) for rows in chunks]
+    for rows, (part_images, part_labels, part_objects, part_clean) in zip(chunks,
+                                                                          map_in_processes(_draw_chunk, jobs, workers)):
         images[rows], labels[rows] = part_images, part_labels
         for key, column in part_objects.items():
             if key in objects:

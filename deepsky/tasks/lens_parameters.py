@@ -195,8 +195,7 @@ class LensParameters(ImageTask):
         band = data.meta["bands"].index(IMAGE_BAND)
         meta = {**data.meta, "bands": [IMAGE_BAND], "task": self.name}
         return Dataset(inputs=np.ascontiguousarray(data.images[..., band : band + 1]), labels=data.labels,
-                       objects={**data.objects, **{k: v.astype(np.float32) for k, v in spin2(data.objects).items()}},
-                       meta=meta)
+                       objects=data.objects, meta=meta)
 
     def prepare(self, data, source):
         missing = [p for p in ("theta_e_arcsec", "mass_axis_ratio", "shear", "lens_x") if p not in data.objects]
