@@ -3,5 +3,5 @@
 # Extra arguments go to pytest (e.g. ./test.sh -m slow).
 set -euo pipefail
 cd "$(dirname "$0")"
-bash scripts/setup.sh torch,sim,jax,dev
+bash scripts/setup.sh torch,sim,jax,scale,dev
 .venv/bin/python -m pytest "$@"

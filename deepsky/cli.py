@@ -358,23 +358,41 @@ def report(run_dir: Path = typer.Argument(..., help="Run directory (evaluated)."
 @app.command()
 def predict(
     run_dir: Path = typer.Argument(..., help="Run directory of a trained model."),
-    inputs: List[Path] = typer.Argument(..., help="Cutout stack (.h5, .npy), FITS image(s) with --catalog, or image files/folders (JPEG, PNG, FITS) for galaxy tasks."),
-    output: Path = typer.Option(..., "-o", "--output", help="Table to write: .fits, .csv or .parquet."),
-    catalog: Optional[Path] = typer.Option(None, help="Catalogue (CSV or FITS) with id and ra/dec or x/y, for FITS images."),
+    inputs: List[Path] = typer.Argument(..., help="Cutout stack (.h5, .npy), FITS image(s) with --catalog, or image files/folders (JPEG, PNG, FITS) for galaxy tasks; with --tiles, the survey's FITS tiles; a catalogue (CSV, FITS, Parquet, HATS folder) for catalogue tasks."),
+    output: Path = typer.Option(..., "-o", "--output", help="Table to write: .fits, .csv or .parquet; with --tiles, --workers or --scheduler, a folder (Parquet parts and a manifest)."),
+    catalog: Optional[Path] = typer.Option(None, help="Catalogue (CSV, FITS, Parquet; a HATS folder with --tiles) with id and ra/dec or x/y, for FITS images."),
     units: str = typer.Option("auto", help="Pixel units of a stack: auto, nanomaggies or luptitudes."),
     batch_size: int = typer.Option(256, help="Cutouts per batch."),
     views: Optional[int] = typer.Option(None, help="Regression and restoration tasks on cutouts: average 1, 2, 4 or 8 orientations of each cutout (more are slower and more precise; default: the task's)."),
     gallery: int = typer.Option(0, help="Also write OUTPUT_gallery.html: the N best-scored cutouts (two-class cutout tasks, e.g. lens-finding), for inspection by eye."),
+    tiles: bool = typer.Option(False, "--tiles", help="INPUTS are survey tiles (FITS images with a WCS, one HDU per band): every --catalog row is predicted from the tile it lies deepest in, on Dask."),
+    workers: Optional[int] = typer.Option(None, help="Run on Dask with this many local worker processes (default with --tiles or --scheduler: the cores this process may use)."),
+    scheduler: Optional[str] = typer.Option(None, help="Address of a running Dask scheduler (tcp://host:8786) to run on instead of local workers."),
+    ordered: bool = typer.Option(False, "--ordered", help="On Dask: also write OUTPUT/predictions.parquet in catalogue order."),
 ):
-    """Predict every object (classes, or parameters with uncertainties); one row per input object, in input order."""
+    """Predict every object (classes, or parameters with uncertainties); one row per input object, in input order.
+
+    With --tiles, --workers or --scheduler the work runs on Dask, one Parquet part per tile, catalogue part or
+    file under OUTPUT/parts, recorded in OUTPUT/manifest.json: rerun the same command after an interruption and
+    it does only what is missing."""
     from deepsky import checks
     from deepsky.data.augment import VIEW_CHOICES
-    from deepsky.predict import predict_files
 
     checks.at_least("--batch-size", batch_size)
     checks.at_least("--gallery", gallery, 0)
     checks.one_of("--views", views, tuple(VIEW_CHOICES))
     checks.output_apart(output, [*inputs, catalog, run_dir])
+    if tiles or workers is not None or scheduler:
+        if workers is not None:
+            checks.at_least("--workers", workers)
+        if gallery or views is not None:
+            raise DeepskyError("--gallery and --views are for a single-process predict; leave out --tiles, "
+                               "--workers and --scheduler")
+        return _predict_on_dask(run_dir, inputs, output, catalog, tiles, workers, scheduler, batch_size, ordered)
+    if ordered:
+        raise DeepskyError("--ordered sorts a Dask run's parts; a single-process predict keeps input order already")
+    from deepsky.predict import predict_files
+
     with _progress() as progress:
         bars = {}
 
@@ -388,6 +406,35 @@ def predict(
     print(f"wrote {summary['n']} rows to {output}" + (f" (input units: {summary['units']})" if summary.get("units") else ""))
     if summary.get("gallery"):
         print(f"wrote the {gallery} best candidates to {summary['gallery']}")
+
+
+def _predict_on_dask(run_dir, inputs, output, catalog, tiles, workers, scheduler, batch_size, ordered):
+    """``deepsky predict`` over tiles, a catalogue's parts or many files, with one progress bar per stage."""
+    import time
+
+    from deepsky.scale import predict_survey
+
+    with _progress() as progress:
+        bars, started = {}, {}
+
+        def on_progress(stage, done, total, rows_done, rows_total):
+            if stage not in bars:
+                bars[stage] = progress.add_task(stage, total=total, info="")
+                started[stage] = (time.perf_counter(), rows_done)
+            t0, rows0 = started[stage]
+            rate = (rows_done - rows0) / max(time.perf_counter() - t0, 1e-9)
+            info = f"{rows_done:,}/{rows_total:,} objects, {rate:,.0f}/s" if rows_total and stage == "predicting" else ""
+            progress.update(bars[stage], completed=done, total=total, info=info)
+
+        summary = predict_survey(run_dir, inputs, output, catalog=catalog, tiles=tiles, scheduler=scheduler,
+                                 workers=workers, batch_size=batch_size, ordered=ordered, on_progress=on_progress)
+    flagged = ", ".join(f"{n:,} {flag}" for flag, n in summary["flagged"].items() if n)
+    print(f"wrote {summary['rows']:,} rows ({summary['predicted']:,} predicted" + (f"; {flagged}" if flagged else "")
+          + f") in {summary['partitions']} parts to {summary['table']}"
+          + (f", {summary['skipped']} parts already done" if summary["skipped"] else "")
+          + f"; {summary['objects_per_second']:,.0f} objects/s over {summary['seconds']:.1f} s")
+    if summary.get("ordered"):
+        print(f"catalogue order: {summary['ordered']}")
 
 
 def main():

@@ -58,12 +58,16 @@ def load_photometry(path, bands, class_column: str | None = None) -> Photometry:
     """
     from deepsky.data.tables import read_catalog
 
-    table = read_catalog(path)
+    return photometry_from_table(read_catalog(path), bands, class_column, path)
+
+
+def photometry_from_table(table, bands, class_column: str | None = None, source="catalogue") -> Photometry:
+    """:func:`load_photometry` of an astropy Table already read (``source`` names it in errors)."""
     needed = list(bands) + ([class_column] if class_column else [])
     missing = [name for name in needed if name not in table.colnames]
     if missing:
         raise DeepskyError(
-            f"{path}: the catalogue has no column(s) {', '.join(missing)}; it needs "
+            f"{source}: the catalogue has no column(s) {', '.join(missing)}; it needs "
             f"{', '.join(needed)} (found: {', '.join(table.colnames[:20])})"
         )
     n = len(table)

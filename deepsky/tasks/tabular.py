@@ -109,6 +109,13 @@ class CatalogueClassificationTask(Task):
         photometry = load_photometry(inputs[0], contract["bands"])
         return photometry.magnitudes, photometry.ids, photometry.valid, {"flags": photometry.flags}
 
+    def read_table(self, table, contract, source):
+        """:meth:`read_inputs` of one part of a catalogue, already read (an astropy Table; ``source`` names it)."""
+        from deepsky.data.photometry import photometry_from_table
+
+        photometry = photometry_from_table(table, contract["bands"], source=source)
+        return photometry.magnitudes, photometry.ids, photometry.valid, {"flags": photometry.flags}
+
     def contract(self, data):
         return {"classes": list(self.classes), "layout": "tables", "bands": list(self.bands), "units": "mag",
                 "inputs": "one row of magnitudes per object"}
