@@ -58,7 +58,7 @@ class Partition:
 # -- the driver --------------------------------------------------------------------------------
 def predict_survey(run_dir, inputs, output, catalog=None, tiles: bool = False, scheduler: str | None = None,
                    workers: int | None = None, batch_size: int = 256, ordered: bool = False,
-                   on_progress: Callable | None = None, rows_per_part: int | None = None) -> dict:
+                   on_progress: Callable | None = None, rows_per_part: int | None = None, client=None) -> dict:
     """Predict every object of a survey on Dask and write ``output/parts/*.parquet`` and ``output/manifest.json``.
 
     Parameters
@@ -83,6 +83,8 @@ def predict_survey(run_dir, inputs, output, catalog=None, tiles: bool = False, s
         Also write ``output/predictions.parquet`` in catalogue order.
     on_progress : callable, optional
         Called as ``on_progress(stage, done, total, rows_done, rows_total)``.
+    client : dask.distributed.Client, optional
+        A client to run on (kept open), instead of ``scheduler`` or a new LocalCluster.
     """
     from deepsky.data.catalog_parts import PART_ROWS
     from deepsky.runs import Run
@@ -116,7 +118,8 @@ def predict_survey(run_dir, inputs, output, catalog=None, tiles: bool = False, s
     settings = {"run": job["run"], "batch_size": batch_size}
 
     started = time.perf_counter()
-    client, cluster = _client(scheduler, workers)
+    own_client = client is None
+    client, cluster = _client(scheduler, workers) if own_client else (client, None)
     try:
         progress = on_progress or (lambda *args: None)
         if mode == "tiles":
@@ -129,7 +132,8 @@ def predict_survey(run_dir, inputs, output, catalog=None, tiles: bool = False, s
                                     {**settings, "path": str(path)}) for k, path in enumerate(inputs)]
         skipped = _run_partitions(client, manifest, output, partitions, progress)
     finally:
-        client.close()
+        if own_client:
+            client.close()
         if cluster is not None:
             cluster.close()
     done = manifest["partitions"]
@@ -156,28 +160,42 @@ def predict_survey(run_dir, inputs, output, catalog=None, tiles: bool = False, s
 
 
 def _client(scheduler, workers):
-    """A Dask client: of the cluster at ``scheduler``, else of a new LocalCluster (processes, one thread each)."""
-    import logging
-
+    """A Dask client: of the cluster at ``scheduler``, else of a new :func:`local_cluster`."""
     try:
-        from dask.distributed import Client, LocalCluster
+        from dask.distributed import Client
     except ImportError:
         raise DeepskyError("running on Dask needs dask.distributed: pip install 'deepsky[scale]'") from None
-
-    from deepsky.config import THREADS_ENV, available_cores
-
     if scheduler:
         try:
             return Client(scheduler, timeout="20s"), None
         except (OSError, TimeoutError) as exc:
             raise DeepskyError(f"could not reach the Dask scheduler at {scheduler} ({exc})") from None
+    cluster = local_cluster(workers)
+    return Client(cluster), cluster
+
+
+def local_cluster(workers: int | None = None):
+    """A LocalCluster of ``workers`` processes (default: the cores this process may use), one torch thread each.
+
+    Processes, not threads: torch's kernels hold the GIL between operations, so threads in one
+    process contend. Dask's workers get ``MALLOC_TRIM_THRESHOLD_=65536`` by default, which
+    switches off glibc's adaptive mmap threshold: every large tensor is then mapped and unmapped
+    afresh, and a network predicted 1.7x slower in a worker than in a plain process (measured
+    on 3,000 star-galaxy cutouts); it is unset here.
+    """
+    import logging
+
+    import dask
+    from dask.distributed import LocalCluster
+
+    from deepsky.config import THREADS_ENV, available_cores
+
     workers = workers or available_cores()
     if workers < 1:
         raise DeepskyError(f"--workers must be at least 1; received {workers}")
-    # each worker is one process with one torch thread: processes scale, threads in one process contend
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                           silence_logs=logging.ERROR, env={THREADS_ENV: "1"}, death_timeout=30)
-    return Client(cluster), cluster
+    with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
+        return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                            silence_logs=logging.ERROR, env={THREADS_ENV: "1"}, death_timeout=30)
 
 
 def _run_partitions(client, manifest, output: Path, partitions: list[Partition], progress) -> int:
@@ -493,7 +511,10 @@ class _TileReader:
             from astropy.io import fits
 
             self._file = fits.open(self.info["path"], memmap=True)
-            self.hdus = [self._file[k] for k in self.info["hdus"]]
+            # unscaled, uncompressed images are sliced straight from the memory map (microseconds);
+            # the others through astropy's sections, which read and scale only the rows asked for
+            self.hdus = [hdu.data if _plain_image(hdu) else hdu.section
+                         for hdu in (self._file[k] for k in self.info["hdus"])]
         return self
 
     def __exit__(self, *exc):
@@ -511,11 +532,18 @@ class _TileReader:
         inside = (x0 >= 0) & (y0 >= 0) & (x0 + size <= nx) & (y0 + size <= ny)
         flags[~inside] = EDGE
         for i in np.flatnonzero(inside):
-            for b, hdu in enumerate(self.hdus):
-                cutouts[i, :, :, b] = hdu.section[y0[i] : y0[i] + size, x0[i] : x0[i] + size]
+            for b, hdu in enumerate(self.hdus):  # a memory map or a section
+                cutouts[i, :, :, b] = hdu[y0[i] : y0[i] + size, x0[i] : x0[i] + size]
         bad = inside & ~np.isfinite(cutouts).all(axis=(1, 2, 3))
         flags[bad] = BAD_PIXELS
         return cutouts, flags
+
+
+def _plain_image(hdu) -> bool:
+    from astropy.io import fits
+
+    return (not isinstance(hdu, fits.CompImageHDU) and hdu.header.get("BSCALE", 1) == 1
+            and hdu.header.get("BZERO", 0) == 0 and "BLANK" not in hdu.header)
 
 
 # -- catalogues and files ----------------------------------------------------------------------
