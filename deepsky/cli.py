@@ -88,19 +88,35 @@ def simulate(
     task: str = typer.Argument(..., help="Task name (see deepsky tasks)."),
     n: int = typer.Option(None, "--n", help="Number of cutouts (default: the task's training size)."),
     seed: int = typer.Option(0, help="Random seed; the same seed gives the same bytes."),
-    output: Path = typer.Option(..., "-o", "--output", help="HDF5 file to write."),
+    output: Path = typer.Option(..., "-o", "--output", help="HDF5 file to write; a folder (no suffix) for HDF5 shards."),
     survey: Optional[str] = typer.Option(None, help="Survey preset (sdss, cfhtls...; default: the task's)."),
+    shard_size: int = typer.Option(50_000, help="Objects per shard when -o is a folder."),
+    workers: Optional[int] = typer.Option(None, help="Shards: Dask worker processes to simulate them on (default 1: one shard after another in this process; the files are the same bytes either way)."),
+    scheduler: Optional[str] = typer.Option(None, help="Shards: address of a running Dask scheduler to simulate them on."),
 ):
-    """Simulate a task's data set into an HDF5 file."""
+    """Simulate a task's data set into an HDF5 file, or into a folder of HDF5 shards (train reads them lazily)."""
     from deepsky import checks, tasks
 
     checks.at_least("--n", n)
     checks.at_least("--seed", seed, 0)
-    checks.suffix_in("-o", output, (".h5", ".hdf5"))
-    checks.writable_file(output)
-
+    checks.at_least("--shard-size", shard_size)
+    if workers is not None:
+        checks.at_least("--workers", workers)
     spec = tasks.get(task, **({"survey": survey} if survey else {}))
     n = n or spec.default_train_size
+    if output.suffix == "":
+        from deepsky.data.shards import simulate_shards
+
+        with _progress() as progress:
+            bar = _Bar(progress, f"simulating {spec.name} in shards of {shard_size:,}", n)
+            index = simulate_shards(spec, n, seed, output, shard_size=shard_size, workers=workers,
+                                    scheduler=scheduler, on_shard=bar.advance)
+        print(f"wrote {n} objects in {len(index['shards'])} shards to {output} (train with --data {output})")
+        return
+    if workers is not None or scheduler:
+        raise DeepskyError("--workers and --scheduler simulate shards: give -o a folder (no suffix)")
+    checks.suffix_in("-o", output, (".h5", ".hdf5"))
+    checks.writable_file(output)
     with _progress() as progress:
         bar = _Bar(progress, f"simulating {spec.name}", n)
         data = spec.simulate(n, seed, progress=bar.advance)

@@ -28,13 +28,15 @@ def map_in_processes(function: Callable, jobs: Iterable, workers: int | None = N
     chunksize : int
         Jobs handed to a worker at a time (neighbouring jobs stay together).
     """
+    import multiprocessing
+
     jobs = list(jobs)
     workers = min(workers or os.cpu_count() or 1, len(jobs))
-    if workers <= 1:
+    # a daemonic process (a Dask worker) may not have children: it is one of the parallel workers already
+    if workers <= 1 or multiprocessing.current_process().daemon:
         for job in jobs:
             yield function(job)
         return
-    import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"

@@ -34,7 +34,7 @@ from typing import Callable
 
 import numpy as np
 
-from deepsky.errors import DeepskyError
+from deepsky.errors import DeepskyError, first_line
 
 MANIFEST = "manifest.json"
 FORMAT = "deepsky-survey-1"
@@ -228,10 +228,13 @@ def _run_partitions(client, manifest, output: Path, partitions: list[Partition],
         part = futures[future]
         try:
             entry = future.result()
-        except DeepskyError:
+        except Exception as exc:  # noqa: BLE001 - what failed on a worker (after Dask's retries) is reported
             for other in futures:
                 other.cancel()
-            raise
+            if isinstance(exc, DeepskyError):
+                raise
+            raise DeepskyError(f"{part.name}: failed on a Dask worker ({first_line(exc)}); the finished parts are "
+                               "kept, rerun the command to go on") from None
         if part.rows is not None and entry["rows"] != part.rows:
             raise DeepskyError(f"{part.name}: wrote {entry['rows']} rows, expected {part.rows}")
         done[part.name] = {**entry, "file": f"{PARTS}/{part.name}.parquet"}
@@ -309,8 +312,6 @@ def tile_info(path: Path, bands: int, pixel_scale: float | None = None) -> dict:
 
     from astropy.io import fits
 
-    from deepsky.errors import first_line
-
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("error", message=".*truncated")
@@ -379,7 +380,13 @@ def _tile_partitions(client, manifest, output, tiles, catalog, contract, setting
                                  key=f"deepsky-plan-{part.name}-{os.getpid()}", retries=2, pure=False): part
                    for part in todo}
         for k, future in enumerate(as_completed(futures)):
-            plan[futures[future].name] = future.result()
+            try:
+                plan[futures[future].name] = future.result()
+            except DeepskyError:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                raise DeepskyError(f"{catalog}: reading part {futures[future].name} failed on a Dask worker "
+                                   f"({first_line(exc)})") from None
             _write_manifest(output, manifest)
             progress("assigning rows to tiles", len(parts) - len(todo) + k + 1, len(parts), 0,
                      manifest["catalog_rows"])

@@ -24,7 +24,7 @@ from typing import Callable
 import numpy as np
 
 from deepsky.checkpoint import Checkpoint
-from deepsky.data.store import take
+from deepsky.data.store import Dataset, read_rows
 from deepsky.errors import DeepskyError, first_line
 
 
@@ -181,7 +181,7 @@ def fit(
         threads = [governor.check(force=True)]
         for b in range(n_steps):
             index = np.sort(order[b * config.batch_size : (b + 1) * config.batch_size])
-            x, y = take(x_train, index), y_train[index]
+            x, y = read_rows(x_train, index), y_train[index]
             if augmentation is not None:
                 x, y = augmentation(x, y, rng)
             loss, score = steps.step(x, y, learning_rate_at(config, epoch * n_steps + b, n_steps))
@@ -563,10 +563,16 @@ def average_outputs(members):
     return keras.Model(fed, mean, name=f"{first.name}_ensemble_of_{len(members)}")
 
 
+BASELINE_ROWS = 50_000  # training objects the classical baseline learns from, at most
+
+
 def _save_baseline_features(task, path: Path, train) -> None:
     """Features of the training set, so ``evaluate`` can fit the classical baseline (tasks that learn one)."""
     import h5py
 
+    if len(train) > BASELINE_ROWS:  # a forest learns from a sample; the inputs may be shards larger than memory
+        train = train.subset(np.sort(np.random.default_rng(0).choice(len(train), BASELINE_ROWS, replace=False)))
+    train = Dataset(read_rows(train.inputs, slice(None)), train.labels, train.objects, train.meta)
     state = task.baseline_state(train)
     features = task.baseline_features(train.inputs, state)
     if features is None:

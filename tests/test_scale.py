@@ -257,3 +257,43 @@ def test_bad_inputs_fail_with_one_line(trained_run, survey, tmp_path):
         assert result.returncode == 2, result.stderr
         assert expected in result.stderr and "Traceback" not in result.stderr, result.stderr
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def write_big_tile(path, pixels, bands=BANDS):
+    """A multi-extension tile of ``bands`` float32 images of ``pixels``^2, written in strips (never whole in memory)."""
+    header = tile_wcs(150, 2, pixels).to_header()
+    strip = np.random.default_rng(0).normal(0, 0.01, (256, pixels)).astype(">f4")
+    with open(path, "wb") as f:
+        for band in range(bands):
+            hdu = (fits.PrimaryHDU if band == 0 else fits.ImageHDU)(header=header.copy())
+            hdu.header["BITPIX"], hdu.header["NAXIS"] = -32, 2
+            hdu.header["NAXIS1"], hdu.header["NAXIS2"] = pixels, pixels
+            f.write(hdu.header.tostring().encode("ascii"))
+            for start in range(0, pixels, len(strip)):
+                f.write(strip[: min(len(strip), pixels - start)].tobytes())
+            f.write(b"\0" * (-f.tell() % 2880))
+
+
+def test_memory_stays_bounded_on_a_tile_larger_than_the_memory_allowed(trained_run, tmp_path):
+    """One 2 GB tile under a 1.5 GB limit on every process's data (RLIMIT_DATA; the tile is memory-mapped)."""
+    import resource
+
+    limit = 1536 * 2**20
+    pixels = 10_000
+    tile = tmp_path / "big.fits"
+    write_big_tile(tile, pixels)
+    assert tile.stat().st_size > 1.2 * limit
+    rng = np.random.default_rng(5)
+    wcs = tile_wcs(150, 2, pixels)
+    ra, dec = wcs.all_pix2world(rng.uniform(30, pixels - 30, 3000), rng.uniform(30, pixels - 30, 3000), 0)
+    pd.DataFrame({"id": np.arange(3000), "ra": ra, "dec": dec}).to_parquet(tmp_path / "objects.parquet")
+
+    def limited():
+        resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+
+    result = subprocess.run([*DEEPSKY, "predict", str(trained_run), "--tiles", str(tile), "--catalog",
+                             str(tmp_path / "objects.parquet"), "-o", str(tmp_path / "out"), "--workers", "1"],
+                            preexec_fn=limited, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    parts = read_parts(tmp_path / "out")
+    assert len(parts) == 3000 and (parts["flag"] == "").all() and np.isfinite(parts["p_galaxy"]).all()

@@ -109,7 +109,12 @@ class Dataset:
 
     @classmethod
     def load(cls, path) -> "Dataset":
-        """Read a dataset written by :meth:`save`; bad files raise DeepskyError."""
+        """Read a dataset written by :meth:`save`, or a folder of shards (its inputs read lazily); bad files raise
+        DeepskyError."""
+        from deepsky.data.shards import is_shard_folder, open_shards
+
+        if is_shard_folder(path):
+            return open_shards(path)
         with DatasetFile(path) as source:
             inputs = source.read(slice(None))
             try:
@@ -238,8 +243,21 @@ class DatasetFile:
 
 
 def take(inputs, index):
-    """Rows ``index`` of an input array, or of each of named inputs."""
-    return {name: array[index] for name, array in inputs.items()} if isinstance(inputs, dict) else inputs[index]
+    """Rows ``index`` of an input array, or of each of named inputs; of inputs read lazily from shards
+    (:class:`~deepsky.data.shards.ShardedArray`), rows picked by an index array stay lazy (a view)."""
+    if isinstance(inputs, dict):
+        return {name: take(array, index) for name, array in inputs.items()}
+    if hasattr(inputs, "rows") and not isinstance(index, slice):
+        return inputs.rows(index)
+    return inputs[index]
+
+
+def read_rows(inputs, index):
+    """Rows ``index`` of inputs as numpy arrays in memory (lazy inputs are read here)."""
+    part = take(inputs, index)
+    if isinstance(part, dict):
+        return {name: np.asarray(array) for name, array in part.items()}
+    return np.asarray(part)
 
 
 def concatenate(parts: list[Dataset]) -> Dataset:

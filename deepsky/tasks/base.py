@@ -21,6 +21,8 @@ from deepsky.data.store import CHUNK_ROWS, Dataset, DatasetFile, split
 from deepsky.errors import DeepskyError
 from deepsky.objectives import Classification, Objective
 
+STATISTICS_ROWS = 20_000  # training cutouts the preprocessing's noise and standardisation are measured on
+
 
 @dataclass(frozen=True)
 class Headline:
@@ -269,7 +271,9 @@ class SimulatedTask(Task):
             raise DeepskyError(f"{source}: the data set has no labels")
         arrays = data.inputs.items() if isinstance(data.inputs, dict) else [("inputs", data.inputs)]
         for name, array in arrays:
-            finite = np.isfinite(array.reshape(len(array), -1)).all(axis=1)
+            # a slice at a time: the inputs may be shards larger than memory
+            finite = np.concatenate([np.isfinite(np.asarray(array[start : start + CHUNK_ROWS]).reshape(
+                min(CHUNK_ROWS, len(array) - start), -1)).all(axis=1) for start in range(0, len(array), CHUNK_ROWS)])
             if not finite.all():
                 rows = np.flatnonzero(~finite)[:10].tolist()
                 what = "cutouts" if data.layout == "cutouts" else f"{name} of objects"
@@ -504,6 +508,7 @@ class ImageTask(SimulatedTask):
         from deepsky.layers import AsinhStretch
 
         layers = []
+        images = np.asarray(images[:STATISTICS_ROWS])  # enough for the statistics; the inputs may be lazy shards
         height = images.shape[1]
         if self.input_pixels and self.input_pixels < height:
             margin = (height - self.input_pixels) // 2
