@@ -147,10 +147,19 @@ def train(
     resume: bool = typer.Option(
         False, "--resume", help="Continue an interrupted run from its last epoch, with its stored settings (--epochs may extend it)."
     ),
+    processes: int = typer.Option(1, help="Train data-parallel in this many processes on this machine (torch DistributedDataParallel; each batch split between them). On a cluster launch deepsky train under torchrun or srun instead."),
 ):
     """Train a task's model; checkpoints every epoch into the run directory."""
     from deepsky import checks, tasks
     from deepsky.train import TrainConfig, default_config
+
+    checks.at_least("--processes", processes)
+    ranks = []
+    if processes > 1:
+        from deepsky.distributed import launch_local
+
+        argv = [a for k, a in enumerate(sys.argv[1:]) if not _is_processes_option(sys.argv[1:], k)]
+        ranks = launch_local(processes, argv)
 
     for option, value in (("--epochs", epochs), ("--n", n), ("--batch-size", batch_size), ("--ensemble", ensemble)):
         checks.at_least(option, value)
@@ -171,7 +180,17 @@ def train(
     run = _train_with_progress(output, n or (spec.default_train_size if spec else None), task=task, data=data,
                                model_name=model, config=config, n=n, resume=resume,
                                task_options=spec.options if spec else None)
+    if ranks:
+        from deepsky.distributed import wait_for
+
+        wait_for(ranks)
     print(f"model written to {run.model_path}")
+
+
+def _is_processes_option(args: list[str], k: int) -> bool:
+    """Whether ``args[k]`` is ``--processes``, its value, or ``--processes=N`` (left out of the other ranks' command)."""
+    return (args[k] == "--processes" or args[k].startswith("--processes=")
+            or (k > 0 and args[k - 1] == "--processes"))
 
 
 def _train_with_progress(output, n_expected, **train_arguments):
