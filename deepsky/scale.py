@@ -171,7 +171,14 @@ def _client(scheduler, workers):
         except (OSError, TimeoutError) as exc:
             raise DeepskyError(f"could not reach the Dask scheduler at {scheduler} ({exc})") from None
     cluster = local_cluster(workers)
-    return Client(cluster), cluster
+    client = Client(cluster)
+    try:
+        client.wait_for_workers(1, timeout=120)
+    except TimeoutError:
+        client.close()
+        cluster.close()
+        raise DeepskyError("no Dask worker started within 2 minutes on this machine (short of memory?)") from None
+    return client, cluster
 
 
 def local_cluster(workers: int | None = None):
@@ -193,9 +200,11 @@ def local_cluster(workers: int | None = None):
     workers = workers or available_cores()
     if workers < 1:
         raise DeepskyError(f"--workers must be at least 1; received {workers}")
+    # one thread per worker, whatever this process's own OMP_NUM_THREADS (which workers would inherit)
+    single = {THREADS_ENV: "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
     with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
         return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                            silence_logs=logging.ERROR, env={THREADS_ENV: "1"}, death_timeout=30)
+                            silence_logs=logging.ERROR, env=single, death_timeout=30)
 
 
 def _run_partitions(client, manifest, output: Path, partitions: list[Partition], progress) -> int:

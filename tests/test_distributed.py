@@ -3,10 +3,12 @@
 import json
 
 import numpy as np
+import pytest
 
 from conftest import run_cli, shared
 
 
+@pytest.mark.slow  # 40 s; the default suite checks the weights of two ranks against one process
 def test_two_processes_reach_the_metric_of_one(tmp_path):
     sdss = shared("sdss_photometry/sdss_dr17_10k.csv")
     one, two = tmp_path / "one", tmp_path / "two"
