@@ -229,6 +229,8 @@ def _run_partitions(client, manifest, output: Path, partitions: list[Partition],
     progress("predicting", skipped, len(partitions), rows_done, total_rows)
     if not pending:
         return skipped
+    # the largest first: the last tasks to run are then the shortest, and no worker waits long on another
+    pending.sort(key=lambda part: -(part.rows or 0))
     futures = {client.submit(part.work, {**part.spec, "out": str(output / PARTS / f"{part.name}.parquet")},
                              key=f"deepsky-{part.name}-{os.getpid()}", retries=2, pure=False): part
                for part in pending}
