@@ -272,8 +272,6 @@ def write_big_tile(path, pixels, bands=BANDS):
 def test_memory_stays_bounded_on_a_tile_larger_than_the_memory_used(trained_run, tmp_path):
     """A 2 GB tile: no process holds as much memory of its own (anonymous pages; the tile is memory-mapped, its
     pages the kernel's to drop); a worker that read the tile whole would hold more than 2 GB."""
-    import psutil
-
     pixels = 10_000
     tile = tmp_path / "big.fits"
     write_big_tile(tile, pixels)
@@ -281,11 +279,22 @@ def test_memory_stays_bounded_on_a_tile_larger_than_the_memory_used(trained_run,
     wcs = tile_wcs(150, 2, pixels)
     ra, dec = wcs.all_pix2world(rng.uniform(30, pixels - 30, 1000), rng.uniform(30, pixels - 30, 1000), 0)
     pd.DataFrame({"id": np.arange(1000), "ra": ra, "dec": dec}).to_parquet(tmp_path / "objects.parquet")
-    command = subprocess.Popen([*DEEPSKY, "predict", str(trained_run), "--tiles", str(tile), "--catalog",
-                                str(tmp_path / "objects.parquet"), "-o", str(tmp_path / "out"), "--workers", "1"],
+    peak = predict_measuring_memory(trained_run, tile, tmp_path / "objects.parquet", tmp_path / "out")
+    parts = read_parts(tmp_path / "out")
+    assert len(parts) == 1000 and (parts["flag"] == "").all() and np.isfinite(parts["p_galaxy"]).all()
+    assert 0 < peak < tile.stat().st_size, f"a process held {peak / 2**20:.0f} MiB of its own"
+
+
+def predict_measuring_memory(run, tile, catalogue, out) -> int:
+    """Run ``deepsky predict --tiles`` on one worker; the most memory of its own (anonymous pages, bytes) that the
+    command or its Dask worker held, sampled as they ran."""
+    import psutil
+
+    command = subprocess.Popen([*DEEPSKY, "predict", str(run), "--tiles", str(tile), "--catalog", str(catalogue),
+                                "-o", str(out), "--workers", "1"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak = 0
-    while command.poll() is None:  # the command and its Dask worker, sampled as they run
+    while command.poll() is None:
         try:
             processes = [psutil.Process(command.pid), *psutil.Process(command.pid).children(recursive=True)]
         except psutil.Error:
@@ -299,6 +308,28 @@ def test_memory_stays_bounded_on_a_tile_larger_than_the_memory_used(trained_run,
         time.sleep(0.1)
     _, err = command.communicate()
     assert command.returncode == 0, err
-    parts = read_parts(tmp_path / "out")
-    assert len(parts) == 1000 and (parts["flag"] == "").all() and np.isfinite(parts["p_galaxy"]).all()
-    assert 0 < peak < tile.stat().st_size, f"a process held {peak / 2**20:.0f} MiB of its own"
+    return peak
+
+
+@pytest.mark.slow  # about two minutes: 60 million catalogue rows
+def test_memory_stays_bounded_on_a_catalogue_larger_than_the_memory_used(trained_run, tmp_path):
+    """A Parquet catalogue of 60 million rows (1.4 GB as numbers in memory), almost all off the tile: no process
+    holds as much; one reading the catalogue whole would (the test fails with a single row group)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows, group = 60_000_000, 1_000_000
+    (tile,) = write_tiles(tmp_path, grid=(1, 1))
+    catalogue = tmp_path / "objects.parquet"
+    rng = np.random.default_rng(2)
+    with pq.ParquetWriter(catalogue, pa.schema([("id", pa.int64()), ("ra", pa.float64()),
+                                                ("dec", pa.float64())])) as writer:
+        for start in range(0, rows, group):  # written a row group at a time, never whole
+            ra, dec = 150 + rng.uniform(-1, 1, group), 2 + rng.uniform(-1, 1, group)
+            writer.write_table(pa.table({"id": np.arange(start, start + group), "ra": ra, "dec": dec}))
+    peak = predict_measuring_memory(trained_run, tile, catalogue, tmp_path / "out")
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["complete"] and manifest["rows"] == rows
+    written = sum(pq.ParquetFile(path).metadata.num_rows for path in (tmp_path / "out" / "parts").glob("*.parquet"))
+    assert written == rows
+    assert 0 < peak < rows * 24, f"a process held {peak / 2**20:.0f} MiB of its own"

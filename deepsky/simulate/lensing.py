@@ -10,6 +10,11 @@ lens on a supersampled grid; the PSF (Moffat of beta 2.5-5 or Gaussian, per band
 for every band. Images are sky-subtracted nanomaggies per pixel.
 
 A *lens* is a system whose source centre has two or more images (counted on a ray-traced grid).
+For the survey populations (``lsst``, ``kids``, ``euclid``) it is also one LensPop (Collett 2015)
+counts as detectable, the population Lanusse et al. (2018) trained and tested on: a source whose
+total magnification is below 3 (a double whose counter-image hides in the lens light, seen as a
+galaxy and a companion) moves half way towards the lens until it is 3 or more, and the source
+lies close enough to the lens that its outer image falls in the cutout's inner 85%.
 The non-lenses are hard, not blank: every kind but the morphologies shows a lens-like galaxy
 drawn exactly as the lenses' are.
 
@@ -35,7 +40,8 @@ log10(theta_E / 1 arcsec)`` with 0.5 mag scatter (AB, r band; brighter lenses ar
 half-light radius 0.9 theta_E^0.6 arcsec (0.12 dex scatter), Sersic n 3-6, axis ratio 0.55-1;
 shear 0-0.08 in any direction; source r magnitude (unlensed) over the population's range,
 half-light radius 0.08-0.5 arcsec, n 0.5-2.5, axis ratio 0.4-1; source position uniform over
-the disc of 0.9 theta_E (lenses). Colours: the lens is an early-type galaxy at z ~ 0.5 and the
+the disc of 0.9 theta_E (lenses; of survey populations, at most 0.85 of the half cutout less
+theta_E). Colours: the lens is an early-type galaxy at z ~ 0.5 and the
 source a star-forming galaxy at z ~ 2 (:data:`COLOURS`).
 
 The lensed source's signal-to-noise ratio (``lensed_snr``, the figure Lanusse et al. 2018 bin
@@ -57,7 +63,7 @@ from deepsky.errors import DeepskyError
 from deepsky.parallel import map_in_processes
 from deepsky.simulate.surveys import Survey, get_survey, mag_to_nmgy
 
-SIMULATOR_VERSION = "lensing-1"
+SIMULATOR_VERSION = "lensing-2"
 LENS_CLASSES = ("non-lens", "lens")
 KINDS = ("lens", "lens galaxy alone", "unlensed source", "ring galaxy", "blend", "spiral", "edge-on", "merger",
          "irregular")
@@ -97,6 +103,11 @@ class LensPopulation:
     source_mag_range: tuple[float, float]
     supersampling: int  # sub-pixels per pixel side for ray tracing
     centre_offset_arcsec: float | None = None  # lens centres within +-this (arcsec; None: half a pixel)
+    # LensPop's detectability (Collett 2015), which made Lanusse et al.'s lenses: a source magnified less than
+    # this (in total) moves towards the lens until it is not (None: any multiply imaged source is a lens)
+    min_magnification: float | None = None
+    # the source close enough to the lens centre that its outer image lies in the cutout's inner 85%
+    images_inside: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -104,11 +115,11 @@ class LensPopulation:
 
 POPULATIONS = {
     # Lanusse et al. (2018): 45x45 LSST g-band cutouts; Einstein radii mostly 0.5-3 arcsec
-    "lsst": LensPopulation(45, (0.5, 3.0), 19.6, (22.0, 25.5), 2),
+    "lsst": LensPopulation(45, (0.5, 3.0), 19.6, (22.0, 25.5), 2, min_magnification=3.0, images_inside=True),
     # KiDS, Petrillo et al. (2017) and the challenge's ground-based set: u, g, r, i
-    "kids": LensPopulation(64, (0.5, 3.0), 19.6, (22.0, 25.5), 2),
+    "kids": LensPopulation(64, (0.5, 3.0), 19.6, (22.0, 25.5), 2, min_magnification=3.0, images_inside=True),
     # Euclid VIS: finer pixels resolve smaller Einstein radii and fainter sources
-    "euclid": LensPopulation(64, (0.3, 2.5), 20.0, (22.5, 26.0), 2),
+    "euclid": LensPopulation(64, (0.3, 2.5), 20.0, (22.5, 26.0), 2, min_magnification=3.0, images_inside=True),
     # HST-like images of Hezaveh et al. (2017): the lens-parameter task
     "hst-acs": LensPopulation(96, (0.5, 1.5), 19.8, (22.0, 25.0), 3, centre_offset_arcsec=0.2),
 }
@@ -154,8 +165,11 @@ def draw_parameters(n: int, seed: int, survey: Survey, lens_fraction: float = 0.
     # positions: lenses' sources uniform over the disc of 0.9 theta_E; unlensed ones 1.3-2.5 theta_E
     # away but inside the cutout's inner 80%
     half_field = 0.5 * pop.cutout_pixels * survey.pixel_scale_arcsec
+    lensed_reach = 0.9 * theta_e
+    if pop.images_inside:  # the outer image lies about theta_E + the source's offset from the centre
+        lensed_reach = np.clip(0.85 * half_field - theta_e, 0.1 * theta_e, lensed_reach)
     radius = np.where(kind == KINDS.index("unlensed source"),
-                      np.minimum(u(1.3, 2.5, n) * theta_e, 0.8 * half_field), 0.9 * theta_e * np.sqrt(u(0, 1, n)))
+                      np.minimum(u(1.3, 2.5, n) * theta_e, 0.8 * half_field), lensed_reach * np.sqrt(u(0, 1, n)))
     phi = u(0, 2 * np.pi, n)
     ring_radius = np.minimum(u(0.6, 2.5, n), 0.7 * half_field)
     centre_offset = pop.centre_offset_arcsec or 0.5 * survey.pixel_scale_arcsec
@@ -368,16 +382,18 @@ def _draw_chunk(args):
         source = None
         if kind in ("lens", "unlensed source"):
             ks = _source_kwargs(params, i, rng, source_model)
-            for _ in range(4):  # a lens's source outside the caustic (ellipticity, shear) moves in until it is not
+            # a lens's source outside the caustic (ellipticity, shear), or too little magnified to be detectable,
+            # moves in until it is not
+            for _ in range(6):
                 count[i] = image_count(lens_model, kl, ks[0]["center_x"], ks[0]["center_y"],
                                        params["theta_e_arcsec"][i])
-                if kind != "lens" or count[i] >= MIN_IMAGES:
+                source = image_model.source_surface_brightness(ks, kl, unconvolved=True)
+                magnification[i] = source.sum()
+                if kind != "lens" or (count[i] >= MIN_IMAGES and magnification[i] >= (pop.min_magnification or 0)):
                     break
                 ks = _moved_halfway_in(ks, kl[0]["center_x"], kl[0]["center_y"])
                 params["source_dx"][i] *= 0.5
                 params["source_dy"][i] *= 0.5
-            source = image_model.source_surface_brightness(ks, kl, unconvolved=True)
-            magnification[i] = source.sum()
             parts.append((source, params["source_mag"][i], "source", 1))
         elif kind == "ring galaxy":
             parts.append((_ring_image(x, y, factor, area, params, i, rng), params["ring_mag"][i], "source", 1))
