@@ -349,7 +349,7 @@ def evaluate(
         test_size = None if data else run.task().simulated_test_size(run.config, n)
         metrics = evaluate_run(run_dir, data=data, n=n, on_stage=console.print,
                                on_simulate=bar("simulating" if test_size else "reading", test_size or None),
-                               on_predict=bar("predicting", None),
+                               on_predict=bar("predicting", test_size),
                                on_fit=bar("fitting", None if data else test_size))
     _print_metrics(metrics, run.task().headline)
     print(f"metrics written to {run.metrics_path}")
