@@ -350,7 +350,7 @@ def evaluate(
         metrics = evaluate_run(run_dir, data=data, n=n, on_stage=console.print,
                                on_simulate=bar("simulating" if test_size else "reading", test_size or None),
                                on_predict=bar("predicting", test_size),
-                               on_fit=bar("fitting", None if data else test_size))
+                               on_fit=bar("fitting", None if data else run.task().baseline_count(test_size)))
     _print_metrics(metrics, run.task().headline)
     print(f"metrics written to {run.metrics_path}")
 

@@ -295,7 +295,7 @@ class GaussianRegression(Objective):
         predicted = {**task.decode(outputs, test.inputs, contract), "seconds_per_object": seconds}
         metrics = task.metrics(test, predicted)
         arrays = {"outputs": outputs, **_group("predicted", predicted, len(test))}
-        stage(f"running the {task.baseline_name} on the same {len(test)} objects")
+        stage(f"running the {task.baseline_name} on {task.baseline_count(len(test))} of the same objects")
         baseline = task.baseline_predictions(test, progress=on_fit)
         if baseline is not None:
             metrics["baseline"] = {"name": task.baseline_name, **task.metrics(test, baseline)}

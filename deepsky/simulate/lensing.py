@@ -121,7 +121,7 @@ POPULATIONS = {
     # Euclid VIS: finer pixels resolve smaller Einstein radii and fainter sources
     "euclid": LensPopulation(64, (0.3, 2.5), 20.0, (22.5, 26.0), 2, min_magnification=3.0, images_inside=True),
     # HST-like images of Hezaveh et al. (2017): the lens-parameter task
-    "hst-acs": LensPopulation(96, (0.5, 1.5), 19.8, (22.0, 25.0), 3, centre_offset_arcsec=0.2),
+    "hst-acs": LensPopulation(96, (0.5, 1.5), 19.8, (22.0, 25.0), 3, centre_offset_arcsec=0.2, images_inside=True),
 }
 
 

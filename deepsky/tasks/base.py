@@ -193,6 +193,10 @@ class Task:
         """A per-object classical method's predictions on ``test`` (a fit, a filter), or None for none."""
         return None
 
+    def baseline_count(self, n: int) -> int:
+        """How many of ``n`` held-out objects :meth:`baseline_predictions` measures (a slow fit may take the first few)."""
+        return n
+
     # -- evaluation and what is shown ----------------------------------------------
     def metrics(self, test: Dataset, predicted) -> dict:
         """Held-out metrics of ``predicted`` (the objective's decoded outputs) on ``test`` (override)."""

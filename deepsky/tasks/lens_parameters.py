@@ -273,6 +273,9 @@ class LensParameters(ImageTask):
     def baseline_features(self, inputs, state):
         return None  # the baseline fits images; it learns nothing
 
+    def baseline_count(self, n: int) -> int:
+        return fitted_count(n)
+
     def baseline_predictions(self, test, progress=None):
         """lenstronomy's fit of the first ``FIT_LENSES`` held-out lenses; NaN for the rest."""
         from deepsky.fitting.lens_model import FIT_PARAMETERS, fit_lenses
