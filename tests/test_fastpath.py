@@ -210,10 +210,11 @@ def _graph_cases():
         "two-view-1d": _two_view_model,
         "unet": _tiny_unet,
         "deep-hits": lambda: create("deep-hits", input_shape=(21, 21, 4), num_classes=2),  # shared layers, turns
+        "alexnet": lambda: create("alexnet", input_shape=(40, 40, 1), num_classes=3),  # local response norm
     }
 
 
-@pytest.mark.parametrize("name", ["resnet-18", "inception-v1", "two-view-1d", "unet", "deep-hits"])
+@pytest.mark.parametrize("name", ["resnet-18", "inception-v1", "two-view-1d", "unet", "deep-hits", "alexnet"])
 def test_graph_forward_matches_keras_in_float32(name):
     """Residual additions, concatenations, two inputs, transposed convolutions: the fast path equals Keras."""
     import torch
@@ -298,6 +299,26 @@ def test_batch_norm_moving_statistics_move_as_keras_moves_them():
         assert not np.allclose(mean, 0)
         _assert_close(layer.moving_mean.numpy(), mean)
         _assert_close(layer.moving_variance.numpy(), variance)
+
+
+def test_local_response_norm_kernel_has_the_keras_layers_gradient():
+    import keras
+    import torch
+
+    from deepsky.fastpath import kernel_for
+    from deepsky.layers.lrn import LocalResponseNormalization
+
+    for size, beta in ((5, 0.75), (3, 0.5)):
+        layer = LocalResponseNormalization(size=size, alpha=1e-2, beta=beta, k=2.0)
+        x = torch.from_numpy(np.random.default_rng(size).normal(0, 5, (2, 6, 4, 7)).astype(np.float32))
+        x_keras, x_fast = x.clone().requires_grad_(), x.permute(0, 3, 1, 2).clone().requires_grad_()
+        expected = layer(x_keras)
+        got = kernel_for(layer).fn(layer, x_fast, None)
+        _assert_close(got.detach().permute(0, 2, 3, 1).numpy(), keras.ops.convert_to_numpy(expected))
+        weights = torch.linspace(-1, 1, x.numel()).reshape(x.shape)
+        (expected * weights).sum().backward()
+        (got * weights.permute(0, 3, 1, 2)).sum().backward()
+        _assert_close(x_fast.grad.permute(0, 2, 3, 1).numpy(), x_keras.grad.numpy())
 
 
 @pytest.mark.parametrize("name", ["resnet-18", "two-view-1d"])
