@@ -177,14 +177,24 @@ def train(
                                 precision=precision, augment=augment, seed=seed, class_weight=class_weight,
                                 rotations=rotations, ensemble=ensemble)
         config.check()  # before the progress display and the run directory
-    run = _train_with_progress(output, n or (spec.default_train_size if spec else None), task=task, data=data,
-                               model_name=model, config=config, n=n, resume=resume,
+    run = _train_with_progress(output, n or (spec.default_train_size if spec else _stored_size(output)), task=task,
+                               data=data, model_name=model, config=config, n=n, resume=resume,
                                task_options=spec.options if spec else None)
     if ranks:
         from deepsky.distributed import wait_for
 
         wait_for(ranks)
     print(f"model written to {run.model_path}")
+
+
+def _stored_size(run_dir: Path) -> int | None:
+    """The number of examples a run being resumed simulated (its progress bar's total), or None if unknown."""
+    import json
+
+    try:
+        return int(json.loads((run_dir / "config.json").read_text())["data"]["n"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _is_processes_option(args: list[str], k: int) -> bool:
