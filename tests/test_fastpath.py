@@ -301,9 +301,11 @@ def test_batch_norm_moving_statistics_move_as_keras_moves_them():
         _assert_close(layer.moving_variance.numpy(), variance)
 
 
-def test_local_response_norm_kernel_has_the_keras_layers_gradient():
+def test_local_response_norm_kernel_has_the_keras_layers_values_and_gradient(monkeypatch):
     import keras
     import torch
+
+    from deepsky.layers import lrn
 
     from deepsky.fastpath import kernel_for
     from deepsky.layers.lrn import LocalResponseNormalization
@@ -319,6 +321,11 @@ def test_local_response_norm_kernel_has_the_keras_layers_gradient():
         (expected * weights).sum().backward()
         (got * weights.permute(0, 3, 1, 2)).sum().backward()
         _assert_close(x_fast.grad.permute(0, 2, 3, 1).numpy(), x_keras.grad.numpy())
+        monkeypatch.setattr(lrn, "CHUNK_ELEMENTS", x[0].numel())  # inference a cutout at a time
+        with torch.no_grad():
+            chunked = kernel_for(layer).fn(layer, x.permute(0, 3, 1, 2), None)
+        _assert_close(chunked.permute(0, 2, 3, 1).numpy(), keras.ops.convert_to_numpy(expected.detach()))
+        monkeypatch.undo()
 
 
 @pytest.mark.parametrize("name", ["resnet-18", "two-view-1d"])

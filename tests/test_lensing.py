@@ -142,6 +142,23 @@ def test_noise_scaling_makes_the_input_independent_of_flux_units():
     assert 0.7 < np.median(np.abs(border)) / 0.6745 < 1.3  # the sky comes out at unit noise
 
 
+def test_noise_scaling_on_the_fast_path_equals_the_keras_layer():
+    import keras
+    import torch
+
+    from deepsky.fastpath import TorchChain, kernel_for
+    from deepsky.layers.noise_scale import NoiseScaledAsinh
+
+    images = make_lenses(6, seed=3, survey="kids", workers=1).images * 50.0 + 7.0
+    inputs = keras.Input(images.shape[1:])
+    layer = NoiseScaledAsinh(subtract_sky=True)
+    model = keras.Model(inputs, layer(inputs))
+    assert kernel_for(layer) is not None
+    with torch.no_grad():
+        got = TorchChain(model)(torch.from_numpy(images)).numpy()
+    np.testing.assert_allclose(got, keras.ops.convert_to_numpy(model(images)), atol=1e-5)
+
+
 # -- folders of cutouts, as the lens-finding challenge ships them -----------------------------------
 CHALLENGE_BANDS = (("Band1", "R"), ("Band2", "I"), ("Band3", "G"), ("Band4", "U"))
 

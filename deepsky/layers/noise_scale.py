@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import keras
 
+from deepsky.fastpath import register_kernel
+
 
 @keras.saving.register_keras_serializable(package="deepsky")
 class NoiseScaledAsinh(keras.layers.Layer):
@@ -63,3 +65,16 @@ class NoiseScaledAsinh(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "border": self.border, "floor": self.floor, "subtract_sky": self.subtract_sky}
+
+
+@register_kernel(NoiseScaledAsinh, layout="channels_last", turns=True)
+def _noise_scaled_asinh_kernel(layer, x, ctx):
+    """The layer's own sky and noise, then asinh from log1p: ``torch.asinh`` took 70 microseconds of the
+    lens-parameters network's 690 per 96x96 cutout. The corners' statistics do not change when the cutout turns."""
+    from deepsky.fastpath import _fast_asinh
+
+    sky, sigma = layer.sky_and_noise(x)
+    y = x.float()
+    if layer.subtract_sky:
+        y = y - sky
+    return _fast_asinh(y / sigma).to(x.dtype)
