@@ -130,13 +130,14 @@ def _weights_state(model) -> tuple:
     """Each weight's tensor, torch's count of its in-place changes, and the sum of each.
 
     The sums are needed: fused optimizer steps change weights in place
-    without counting. Reading every weight once costs about 1% of freezing.
+    without counting. They are float32 sums in the weights' own dtype: a
+    float64 sum of AlexNet's 4096x4096 layer took 40 ms per call (1.2 ms).
     """
     import torch
 
     tensors = [v.value for v in model.weights]
     with torch.no_grad():
-        sums = torch.stack([t.detach().sum(dtype=torch.float64) for t in tensors]) if tensors else None
+        sums = torch.stack([t.detach().sum(dtype=torch.float32) for t in tensors]) if tensors else None
     return [(t, t._version) for t in tensors], sums
 
 
