@@ -189,11 +189,11 @@ def train(
 
 def _stored_size(run_dir: Path) -> int | None:
     """The number of examples a run being resumed simulated (its progress bar's total), or None if unknown."""
-    import json
+    from deepsky.runs import Run
 
     try:
-        return int(json.loads((run_dir / "config.json").read_text())["data"]["n"])
-    except (OSError, ValueError, KeyError, TypeError):
+        return int(Run(run_dir).config["data"]["n"])
+    except (DeepskyError, KeyError, TypeError, ValueError):  # not a run: train says so itself
         return None
 
 
@@ -356,12 +356,13 @@ def evaluate(
             return advance
 
         run = Run.open(run_dir)
-        test_size = None if data else run.task().simulated_test_size(run.config, n)
+        task = run.task()
+        test_size = None if data else task.simulated_test_size(run.config, n)
         metrics = evaluate_run(run_dir, data=data, n=n, on_stage=console.print,
                                on_simulate=bar("simulating" if test_size else "reading", test_size or None),
                                on_predict=bar("predicting", test_size),
-                               on_fit=bar("fitting", None if data else run.task().baseline_count(test_size)))
-    _print_metrics(metrics, run.task().headline)
+                               on_fit=bar("fitting", None if data else task.baseline_count(test_size)))
+    _print_metrics(metrics, task.headline)
     print(f"metrics written to {run.metrics_path}")
 
 

@@ -305,9 +305,8 @@ def test_local_response_norm_kernel_has_the_keras_layers_values_and_gradient(mon
     import keras
     import torch
 
-    from deepsky.layers import lrn
-
     from deepsky.fastpath import kernel_for
+    from deepsky.layers import lrn
     from deepsky.layers.lrn import LocalResponseNormalization
 
     for size, beta in ((5, 0.75), (3, 0.5)):

@@ -327,7 +327,8 @@ def test_memory_stays_bounded_on_a_catalogue_larger_than_the_memory_used(trained
                                                 ("dec", pa.float64())])) as writer:
         for start in range(0, rows, group):  # written a row group at a time, never whole
             ra, dec = 150 + rng.uniform(-1, 1, group), 2 + rng.uniform(-1, 1, group)
-            writer.write_table(pa.table({"id": np.arange(start, start + group), "ra": ra, "dec": dec}), row_group_size=group)
+            table = pa.table({"id": np.arange(start, start + group), "ra": ra, "dec": dec})
+            writer.write_table(table, row_group_size=group)
     peak = predict_measuring_memory(trained_run, tile, catalogue, tmp_path / "out")
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert manifest["complete"] and manifest["rows"] == rows
