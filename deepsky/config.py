@@ -21,6 +21,7 @@ def ensure_backend() -> str:
     """
     if "keras" not in sys.modules:
         set_thread_environment()  # no effect once torch is loaded; else threads from this process's cores
+        keep_freed_memory()
         os.environ.setdefault("KERAS_BACKEND", DEFAULT_BACKEND)
         if os.environ["KERAS_BACKEND"] == "torch" and os.environ.get(DEVICE_ENV):
             # Keras places its torch variables on this device when it is first imported
@@ -55,6 +56,40 @@ def bf16_supported() -> bool:
         return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except Exception:  # an older torch without the probe: assume no
         return False
+
+
+# --- memory -----------------------------------------------------------------
+
+# glibc gives a freed block above its mmap threshold straight back to the system, and the threshold starts at
+# 128 KiB, rising only after such a block is freed: whether a process's megabyte temporaries (a chunk of cutouts
+# through an asinh stretch, an activation map) came from the heap or from fresh, page-faulted mmaps depended on its
+# history, and the same asinh stretch took 9 or 90 microseconds a cutout in otherwise identical processes
+# (2026-12-07). Fixed thresholds keep blocks below 32 MiB in the heap and up to 128 MiB of free heap unreturned.
+MALLOC_SETTINGS = {-3: 32 << 20, -1: 128 << 20}  # mallopt's M_MMAP_THRESHOLD, M_TRIM_THRESHOLD: bytes
+MALLOC_ENV = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_")
+_MALLOC_KEPT = None
+
+
+def keep_freed_memory() -> bool:
+    """Fix glibc's mmap and trim thresholds (:data:`MALLOC_SETTINGS`) for this process; True when applied.
+
+    Left alone where the user set glibc's own ``MALLOC_*`` variables, and
+    outside Linux with glibc. Once per process; forked workers inherit it.
+    """
+    global _MALLOC_KEPT
+    if _MALLOC_KEPT is not None:
+        return _MALLOC_KEPT
+    _MALLOC_KEPT = False
+    if not sys.platform.startswith("linux") or any(key in os.environ for key in MALLOC_ENV):
+        return False
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):  # musl and other C libraries
+        return False
+    _MALLOC_KEPT = all(mallopt(option, value) == 1 for option, value in MALLOC_SETTINGS.items())
+    return _MALLOC_KEPT
 
 
 # --- threads -----------------------------------------------------------------

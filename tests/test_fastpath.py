@@ -305,8 +305,8 @@ def test_local_response_norm_kernel_has_the_keras_layers_values_and_gradient(mon
     import keras
     import torch
 
+    from deepsky import fastpath
     from deepsky.fastpath import kernel_for
-    from deepsky.layers import lrn
     from deepsky.layers.lrn import LocalResponseNormalization
 
     for size, beta in ((5, 0.75), (3, 0.5)):
@@ -320,7 +320,7 @@ def test_local_response_norm_kernel_has_the_keras_layers_values_and_gradient(mon
         (expected * weights).sum().backward()
         (got * weights.permute(0, 3, 1, 2)).sum().backward()
         _assert_close(x_fast.grad.permute(0, 2, 3, 1).numpy(), x_keras.grad.numpy())
-        monkeypatch.setattr(lrn, "CHUNK_ELEMENTS", x[0].numel())  # inference a cutout at a time
+        monkeypatch.setattr(fastpath, "CHUNK_ELEMENTS", x[0].numel())  # inference a cutout at a time
         with torch.no_grad():
             chunked = kernel_for(layer).fn(layer, x.permute(0, 3, 1, 2), None)
         _assert_close(chunked.permute(0, 2, 3, 1).numpy(), keras.ops.convert_to_numpy(expected.detach()))

@@ -159,6 +159,21 @@ def test_noise_scaling_on_the_fast_path_equals_the_keras_layer():
     np.testing.assert_allclose(got, keras.ops.convert_to_numpy(model(images)), atol=1e-5)
 
 
+@pytest.mark.parametrize("count", [575, 576, 8])
+def test_the_fast_paths_median_is_keras_linear_quantile(count):
+    import keras
+    import torch
+
+    from deepsky.layers.noise_scale import _median
+
+    rng = np.random.default_rng(count)
+    smooth = rng.normal(size=(5, count, 3)).astype(np.float32)
+    tied = np.round(smooth * 1.5)  # repeated values around the middle
+    for values in (smooth, tied):
+        expected = keras.ops.convert_to_numpy(keras.ops.quantile(values, 0.5, axis=1, keepdims=True))
+        np.testing.assert_allclose(_median(torch.from_numpy(values)).numpy(), expected, rtol=1e-6, atol=1e-7)
+
+
 # -- folders of cutouts, as the lens-finding challenge ships them -----------------------------------
 CHALLENGE_BANDS = (("Band1", "R"), ("Band2", "I"), ("Band3", "G"), ("Band4", "U"))
 

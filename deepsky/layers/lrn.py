@@ -11,7 +11,7 @@ ensure_backend()
 import keras  # noqa: E402
 
 from deepsky.errors import DeepskyError  # noqa: E402
-from deepsky.fastpath import register_kernel  # noqa: E402
+from deepsky.fastpath import in_cache_chunks, register_kernel  # noqa: E402
 
 
 @keras.saving.register_keras_serializable(package="deepsky")
@@ -83,26 +83,12 @@ class LocalResponseNormalization(keras.layers.Layer):
         return {**super().get_config(), "size": self.size, "alpha": self.alpha, "beta": self.beta, "k": self.k}
 
 
-# float32 elements per chunk of cutouts in inference: each temporary then stays in cache (about 1.5 MB), where
-# whole batches' temporaries went through main memory and LRN cost as much as AlexNet's convolutions
-CHUNK_ELEMENTS = 400_000
-
-
 @register_kernel(LocalResponseNormalization, layout="channels_first")
 def _lrn_kernel(layer, x, ctx):
     """The window sums as shifted adds over channels (torch's own LRN, 3-D average pooling, measured 4-6x slower)."""
-    import torch
-
     if x.ndim != 4:
         return None
-    per_cutout = x[0].numel() if len(x) else 1
-    chunk = max(1, CHUNK_ELEMENTS // per_cutout)
-    if len(x) <= chunk or (torch.is_grad_enabled() and x.requires_grad):
-        return _lrn(layer, x)
-    out = torch.empty_like(x)
-    for start in range(0, len(x), chunk):
-        out[start:start + chunk] = _lrn(layer, x[start:start + chunk])
-    return out
+    return in_cache_chunks(lambda part: _lrn(layer, part), x)
 
 
 def _lrn(layer, x):
