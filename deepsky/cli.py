@@ -488,9 +488,10 @@ def main():
     import signal
     import warnings
 
-    from deepsky.config import set_thread_environment
+    from deepsky.config import keep_freed_memory, set_thread_environment
 
     set_thread_environment()  # before torch loads: threads that wait passively, not spinning against a neighbour
+    keep_freed_memory()  # simulators' and networks' temporaries reuse freed memory rather than page-faulting
     # libraries' warnings (astropy on odd FITS headers, numpy on huge values) are not the user's business:
     # what matters reaches them as deepsky's own line
     warnings.simplefilter("ignore")

@@ -104,7 +104,16 @@ CGROUP_ROOT = "/sys/fs/cgroup"
 # 7.4-8.5 s vs 7.8-8.6 s) and keeps the slowdown beside a CPU-bound neighbour
 # near the fair share of 2: 1.5-2.2x, against 2.1-7.3x spinning (2 cores,
 # 2026-12-05). KMP_BLOCKTIME is the same switch for Intel's OpenMP.
+# Sleeping at once did cost inference, whose layers are many short parallel
+# regions: the lens-parameters AlexNet took 511 microseconds a lens with no
+# spinning and 351 spinning 1,000 iterations first (347-358 for 10,000 to
+# 300,000; 563 for 100), training epochs unchanged. Beside a CPU-bound
+# neighbour the short spin cost 800 against 640 microseconds (1,380 at the
+# default), and training and long predictions drop to one thread there
+# (ThreadGovernor). GOMP_SPINCOUNT is set only where the user left
+# OMP_WAIT_POLICY alone: libgomp lets it override the policy.
 THREAD_ENV_DEFAULTS = {"OMP_WAIT_POLICY": "PASSIVE", "KMP_BLOCKTIME": "0"}
+GOMP_SPIN_DEFAULT = "1000"
 
 
 def _cgroup_v2_dirs(root: Path) -> list[Path]:
@@ -232,6 +241,8 @@ def set_thread_environment(environ: dict | None = None) -> dict[str, str]:
     user already set are kept. ``OMP_NUM_THREADS`` defaults to
     :func:`requested_threads`, so the BLAS libraries numpy and torch load
     start with the cores this process may use rather than the whole node.
+    Threads wait passively after a short spin (``GOMP_SPINCOUNT``) unless the
+    user chose ``OMP_WAIT_POLICY``.
 
     Parameters
     ----------
@@ -245,6 +256,8 @@ def set_thread_environment(environ: dict | None = None) -> dict[str, str]:
     """
     environ = os.environ if environ is None else environ
     wanted = dict(THREAD_ENV_DEFAULTS)
+    if "OMP_WAIT_POLICY" not in environ:
+        wanted["GOMP_SPINCOUNT"] = GOMP_SPIN_DEFAULT
     try:
         wanted["OMP_NUM_THREADS"] = str(requested_threads())
     except DeepskyError:

@@ -75,14 +75,16 @@ def predict_array(
 
     import torch
 
-    from deepsky.config import autocast_device_type
+    from deepsky.config import autocast_device_type, thread_governor
     from deepsky.fastpath import weights_device
 
     precision = _resolve(precision)
     run = _frozen_chain(model, precision, float32_head) if TorchChain.supports(model) else None
     out = None  # shaped from the first batch: class probabilities, parameters or whole images
+    governor = thread_governor()  # a long prediction gives up the cores another job takes, as training does
     with torch.no_grad():
         for start in range(0, n, batch_size):
+            governor.check()
             batch = take(images, slice(start, start + batch_size))
             batch = ({k: to_torch(v) for k, v in batch.items()} if isinstance(batch, dict)
                      else to_torch(turn_all(batch, turn)))

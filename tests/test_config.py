@@ -116,12 +116,13 @@ def test_the_thread_environment_is_a_default(monkeypatch, four_cores):
     assert environ["OMP_WAIT_POLICY"] == "ACTIVE"  # the user's choice stays
     assert "OMP_WAIT_POLICY" not in applied
     assert environ["KMP_BLOCKTIME"] == "0" and environ["OMP_NUM_THREADS"] == "4"
-    assert applied == {"KMP_BLOCKTIME": "0", "OMP_NUM_THREADS": "4"}
+    assert applied == {"KMP_BLOCKTIME": "0", "OMP_NUM_THREADS": "4"}  # no spin count: it would override ACTIVE
 
     monkeypatch.setenv(config.THREADS_ENV, "1")
     environ = {}
     config.set_thread_environment(environ)
-    assert environ == {"OMP_WAIT_POLICY": "PASSIVE", "KMP_BLOCKTIME": "0", "OMP_NUM_THREADS": "1"}
+    assert environ == {"OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": "1000", "KMP_BLOCKTIME": "0",
+                       "OMP_NUM_THREADS": "1"}
 
 
 def test_the_thread_environment_reaches_torch_when_set_before_import():
@@ -133,7 +134,8 @@ def test_the_thread_environment_reaches_torch_when_set_before_import():
         "import torch\n"
         "print(os.environ['OMP_WAIT_POLICY'], torch.get_num_threads())\n"
     )
-    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "KMP_BLOCKTIME")}
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "KMP_BLOCKTIME", "GOMP_SPINCOUNT")}
     env[config.THREADS_ENV] = "1"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
