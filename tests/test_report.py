@@ -180,3 +180,22 @@ def test_the_browser_check_sees_a_broken_image_a_missing_figure_and_a_console_er
     problems = report_problems(browser, page)
     assert "broken image figures/absent.png" in problems and "figure not shown: unshown.png" in problems
     assert any("boom" in problem for problem in problems)
+
+
+def test_the_regression_summary_gives_the_focus_scatter_ratio_when_the_task_did_not():
+    from types import SimpleNamespace
+
+    from deepsky.metrics import Parameter
+    from deepsky.report.regression import regression_summary_table
+
+    def entry(scatter, focus):
+        return {"bias": 0.0, "scatter": scatter, "outlier_fraction": 0.0, "coverage_68": 0.68,
+                "focus": {"scatter": focus, "n": 60}}
+
+    parameters = [Parameter("theta_e_arcsec", "Einstein radius", "arcsec"), Parameter("e1", "ellipticity e1", "")]
+    metrics = {"parameters": {"theta_e_arcsec": entry(0.02, 0.018), "e1": entry(0.06, 0.05)},
+               "comparison": {"focus_scatter_ratio": {"e1": 9.99}}}  # a task's own ratio wins
+    baseline = {"parameters": {"theta_e_arcsec": entry(0.03, 0.012), "e1": entry(0.07, 0.05)}}
+    page = regression_summary_table(SimpleNamespace(metrics=metrics, baseline=baseline, parameters=parameters))
+    assert ">1.50<" in page  # 0.018 / 0.012, the two scatters beside it
+    assert ">9.99<" in page

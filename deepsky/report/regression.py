@@ -188,14 +188,17 @@ def regression_summary_table(inputs) -> str:
     for parameter in parameters:
         name = parameter.name
         net, fit = metrics["parameters"][name], base_params.get(name, {})
+        net_focus, fit_focus = (net.get("focus") or {}).get("scatter"), (fit.get("focus") or {}).get("scatter")
+        # a task's own ratio where it computed one; else the ratio of the two scatters shown beside it
+        own = ratio.get(name, net_focus / fit_focus if net_focus is not None and fit_focus else None)
         rows.append([
             escape(_title(parameter, parameter.error_unit)),
             pair(net.get("bias"), fit.get("bias")),
             pair(net.get("scatter"), fit.get("scatter")),
             pair(net.get("outlier_fraction"), fit.get("outlier_fraction"), 3),
             pair(net.get("coverage_68"), fit.get("coverage_68"), 3),
-            pair((net.get("focus") or {}).get("scatter"), (fit.get("focus") or {}).get("scatter")),
-            fmt(ratio.get(name), 2),
+            pair(net_focus, fit_focus),
+            fmt(own, 2),
         ])
     focus = escape(metrics.get("focus_label", "focus subset"))
     header = ["Parameter", "bias", "scatter", "outlier fraction", "68% interval coverage",
