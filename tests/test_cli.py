@@ -42,7 +42,7 @@ def test_listing_models_does_not_import_keras():
 
 
 def test_threads_and_device_options_apply_to_the_run(tmp_path):
-    out = run_cli("--threads", "1", "--device", "cpu", "train", "sdss-photometry", "--n", "300", "--epochs", "1",
+    out = run_cli("--threads", "1", "--device", "cpu", "train", "star-galaxy", "--n", "200", "--epochs", "1",
                   "-o", tmp_path / "run")
     assert "cpu, 1 thread," in out.stderr
     for bad, words in ((("--threads", "0"), "threads must be between 1"), (("--device", "gpu"), "device must be one of")):

@@ -151,7 +151,7 @@ def test_finetune_freezes_the_first_layers_and_trains_the_rest(photometry_run, c
     from deepsky.io import load_model
 
     out = tmp_path / "ft"
-    run_cli("finetune", photometry_run, "--freeze", 2, "--epochs", 1, "-o", out)
+    run_cli("finetune", photometry_run, "--data", catalogue, "--freeze", 2, "--epochs", 1, "-o", out)
     transfer = json.loads((out / "config.json").read_text())["transfer"]
     assert transfer["frozen_layers"] == ["dense1", "dense2"] and "logits" in transfer["copied_layers"]
     before, after = load_model(photometry_run / "model.keras"), load_model(out / "model.keras")

@@ -490,13 +490,14 @@ class ImageTask(SimulatedTask):
     def contract(self, data: Dataset) -> dict:
         """What a trained model expects of its input, recorded in the run directory."""
         _, height, width, bands = data.images.shape
+        survey = data.meta.get("survey")  # a simulator's preset (a dict with its name), or just a name
         return {
             "layout": "cutouts",
             "bands": data.meta.get("bands", [f"band{i}" for i in range(bands)]),
             "cutout_pixels": [height, width],
             "pixel_scale_arcsec": data.meta.get("pixel_scale_arcsec"),
             "units": data.meta.get("units", "unknown"),
-            "survey": (data.meta.get("survey") or {}).get("name"),
+            "survey": survey.get("name") if isinstance(survey, dict) else survey,
         }
 
     # -- model ---------------------------------------------------------------------
