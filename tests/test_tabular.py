@@ -158,7 +158,7 @@ def test_finetune_freezes_the_first_layers_and_trains_the_rest(photometry_run, c
     for name in ("dense1", "dense2"):
         np.testing.assert_array_equal(before.get_layer(name).kernel.numpy(), after.get_layer(name).kernel.numpy())
     assert not np.allclose(before.get_layer("dense3").kernel.numpy(), after.get_layer("dense3").kernel.numpy())
-    result = run_cli("finetune", photometry_run, "--freeze", 9, "-o", tmp_path / "ft9", check=False)
+    result = run_cli("finetune", photometry_run, "--data", catalogue, "--freeze", 9, "-o", tmp_path / "ft9", check=False)
     assert result.returncode == 2 and "--freeze must lie between 0 and 3" in result.stderr
 
 
