@@ -169,3 +169,13 @@ def test_the_fusion_experiment_writes_the_three_class_table(tmp_path, png_folder
     assert 0 <= record["unsure_fraction"] <= 1 and "accuracy" in record["fused_all"]
     page = (out / "report.html").read_text()
     assert "Aniyan" in page and (out / "figures" / "fusion.png").exists()
+
+
+def test_training_where_mirabest_is_absent_simulates_and_records_first(tmp_path, monkeypatch):
+    from deepsky import paths
+
+    monkeypatch.setattr(paths, "shared_data_dir", lambda name: None)  # a user's clone without ../shared
+    run = tmp_path / "run"
+    result = run_cli("train", "radio-morphology", "--n", 64, "--epochs", 1, "--batch-size", 32, "-o", run)
+    assert "simulating" in result.stderr.lower() or "simulating" in result.stdout.lower()
+    assert json.loads((run / "config.json").read_text())["contract"]["survey"] == "FIRST"
