@@ -490,7 +490,7 @@ def main():
 
     from deepsky.config import keep_freed_memory, set_thread_environment
 
-    set_thread_environment()  # before torch loads: threads that wait passively, not spinning against a neighbour
+    set_thread_environment()  # before torch loads: threads that spin briefly, then wait, not spin against a neighbour
     keep_freed_memory()  # simulators' and networks' temporaries reuse freed memory rather than page-faulting
     # libraries' warnings (astropy on odd FITS headers, numpy on huge values) are not the user's business:
     # what matters reaches them as deepsky's own line

@@ -190,7 +190,7 @@ def regression_summary_table(inputs) -> str:
         net, fit = metrics["parameters"][name], base_params.get(name, {})
         net_focus, fit_focus = (net.get("focus") or {}).get("scatter"), (fit.get("focus") or {}).get("scatter")
         # a task's own ratio where it computed one; else the ratio of the two scatters shown beside it
-        own = ratio.get(name, net_focus / fit_focus if net_focus is not None and fit_focus else None)
+        focus_ratio = ratio.get(name, net_focus / fit_focus if net_focus is not None and fit_focus else None)
         rows.append([
             escape(_title(parameter, parameter.error_unit)),
             pair(net.get("bias"), fit.get("bias")),
@@ -198,7 +198,7 @@ def regression_summary_table(inputs) -> str:
             pair(net.get("outlier_fraction"), fit.get("outlier_fraction"), 3),
             pair(net.get("coverage_68"), fit.get("coverage_68"), 3),
             pair(net_focus, fit_focus),
-            fmt(own, 2),
+            fmt(focus_ratio, 2),
         ])
     focus = escape(metrics.get("focus_label", "focus subset"))
     header = ["Parameter", "bias", "scatter", "outlier fraction", "68% interval coverage",
