@@ -218,7 +218,7 @@ def _train_with_progress(output, n_expected, **train_arguments):
 
         def on_batch(epoch, b, steps, loss):
             key = f"epoch{epoch}"
-            if key not in bars:
+            if key not in bars or b == 0:  # an epoch seen again is the next ensemble member's: a bar of its own
                 bars[key] = _Bar(progress, f"epoch {epoch + 1}", steps)
             bars[key].advance(1, info=f"loss {loss:.3f}")
 

@@ -1,6 +1,7 @@
 """Ensembles: several networks trained with successive seeds, saved as one model that averages them."""
 
 import json
+import re
 
 import numpy as np
 
@@ -15,7 +16,9 @@ def test_an_ensemble_averages_its_members_and_resumes_in_the_member_it_stopped_i
     from deepsky.simulate.transits import make_transits
 
     run = tmp_path / "run"
-    run_cli("train", "transit-detection", "--n", 800, "--epochs", 1, "--ensemble", 2, "-o", run)
+    trained = run_cli("train", "transit-detection", "--n", 800, "--epochs", 1, "--ensemble", 2, "-o", run)
+    counts = [(int(a), int(b)) for a, b in re.findall(r"epoch 1\s+\S*\s+(\d+)/(\d+)", trained.stderr)]
+    assert len(counts) == 2 and all(done == total for done, total in counts), counts  # a bar per member, full
     config = json.loads((run / "config.json").read_text())
     assert config["train"]["ensemble"] == 2 and config["ensemble"] == 2
     history = json.loads((run / "history.json").read_text())
