@@ -393,3 +393,12 @@ def test_ranks_and_cutout_sizes():
     assert fit_to_size(np.ones((3, 3, 1)), 16).shape == (16, 16, 1)  # more than reflection can give
     assert pixel_scale_arcsec({"CDELT1": -0.2 / 3600}) == pytest.approx(0.2)
     assert pixel_scale_arcsec({"PIXSCALE": 0.1}) == 0.1 and pixel_scale_arcsec({}) is None
+
+
+def test_the_tasks_model_defaults_apply_unless_the_user_gives_others():
+    from deepsky import tasks
+
+    task = tasks.get("lens-parameters")
+    grouped = task.create_model("alexnet", input_shape=(96, 96, 1), num_classes=14)
+    single = task.create_model("alexnet", input_shape=(96, 96, 1), num_classes=14, grouped=False)
+    assert grouped.get_layer("conv2").groups == 2 and single.get_layer("conv2").groups == 1

@@ -164,6 +164,15 @@ class Task:
         """Width of the network's output layer: one per class."""
         return len(self.classes)
 
+    # options a registered model gets in this task unless the user gives others: {model name: {option: value}}
+    model_defaults: dict = {}
+
+    def create_model(self, model_name: str, **options):
+        """:func:`deepsky.models.create`, this task's :attr:`model_defaults` for ``model_name`` under ``options``."""
+        from deepsky import models
+
+        return models.create(model_name, **{**self.model_defaults.get(model_name, {}), **options})
+
     def build_model(self, model_name: str, train: Dataset, **model_options):
         """The registered model ``model_name`` behind this task's preprocessing (override)."""
         raise NotImplementedError
@@ -349,11 +358,10 @@ class SimulatedTask(Task):
 
     def build_model(self, model_name: str, train: Dataset, **model_options):
         """The registered model ``model_name`` behind this task's preprocessing (one input array)."""
-        from deepsky import models
         from deepsky.models.compose import with_preprocessing
 
         shape = tuple(train.inputs.shape[1:])
-        core = models.create(model_name, input_shape=shape, num_classes=self.num_outputs, **model_options)
+        core = self.create_model(model_name, input_shape=shape, num_classes=self.num_outputs, **model_options)
         return with_preprocessing(core, self.preprocessing(train.inputs), shape, name=core.name)
 
 
@@ -534,13 +542,12 @@ class ImageTask(SimulatedTask):
 
     def build_model(self, model_name: str, train: Dataset, **model_options):
         """The registered model ``model_name`` behind this task's preprocessing."""
-        from deepsky import models
         from deepsky.models.compose import with_preprocessing
 
         _, height, width, bands = train.images.shape
         side = self.input_pixels or height
-        core = models.create(model_name, input_shape=(side, side, bands), num_classes=self.num_outputs,
-                             **model_options)
+        core = self.create_model(model_name, input_shape=(side, side, bands), num_classes=self.num_outputs,
+                                  **model_options)
         return with_preprocessing(core, self.preprocessing(train.images), (height, width, bands), name=core.name)
 
     # -- classical baseline --------------------------------------------------------

@@ -192,15 +192,14 @@ class GalaxyProfiles(ImageTask):
 
     def build_model(self, model_name, train, **model_options):
         """The network on three channels (image, reference magnitude, reference radius)."""
-        from deepsky import models
         from deepsky.models.compose import with_preprocessing
 
         _, height, width, bands = train.images.shape
         if bands != 1:
             raise DeepskyError(f"{self.name} takes one band; the training cutouts have {bands}")
         side = min(INPUT_PIXELS, height)
-        core = models.create(model_name, input_shape=(side, side, 3), num_classes=self.num_outputs,
-                             **model_options)
+        core = self.create_model(model_name, input_shape=(side, side, 3), num_classes=self.num_outputs,
+                                  **model_options)
         return with_preprocessing(core, self.preprocessing(train.images), (height, width, 1), name=core.name)
 
     def check_dataset(self, data, source):

@@ -120,11 +120,10 @@ class GWMasses(SimulatedTask):
 
     def build_model(self, model_name, train, **model_options):
         """The network with a linear head of means and log sigmas (not a softmax over classes)."""
-        from deepsky import models
         from deepsky.models.compose import with_preprocessing
 
         shape = tuple(train.inputs.shape[1:])
-        core = models.create(model_name, input_shape=shape, num_outputs=self.num_outputs, **model_options)
+        core = self.create_model(model_name, input_shape=shape, num_outputs=self.num_outputs, **model_options)
         return with_preprocessing(core, self.preprocessing(train.inputs), shape, name=core.name)
 
     # -- model outputs ---------------------------------------------------------------

@@ -154,6 +154,8 @@ class LensParameters(ImageTask):
     default_epochs = 20
     default_batch_size = 64
     default_learning_rate = 5e-4
+    # the original's grouped AlexNet: a quarter less time per lens than the single tower, as accurate here
+    model_defaults = {"alexnet": {"grouped": True}}
     augment = True
     turn_targets = staticmethod(turn_lens_targets)
     validation_fraction = 0.1
@@ -228,19 +230,12 @@ class LensParameters(ImageTask):
         return noise_scaled_preprocessing(images)
 
     def build_model(self, model_name, train, **model_options):
-        """The registered network with its softmax replaced by a linear head of means and log sigmas.
-
-        AlexNet is the original's grouped one unless told otherwise: a quarter less time per lens than the
-        single-tower network, at the same accuracy here.
-        """
-        from deepsky import models
+        """The registered network with its softmax replaced by a linear head of means and log sigmas."""
         from deepsky.models.compose import linear_head, with_preprocessing
 
-        if model_name == "alexnet":
-            model_options = {"grouped": True, **model_options}
         shape = tuple(train.images.shape[1:])
-        core = linear_head(models.create(model_name, input_shape=shape, num_classes=self.num_outputs,
-                                         **model_options))
+        core = linear_head(self.create_model(model_name, input_shape=shape, num_classes=self.num_outputs,
+                                             **model_options))
         return with_preprocessing(core, self.preprocessing(train.images), shape, name=core.name)
 
     def calibrate(self, model, validation) -> dict:

@@ -72,13 +72,7 @@ class Microlensing(SimulatedTask):
 
     # the authors' dropout of 0.75 after each dense layer learnt nothing in 6 epochs on 4,000 curves
     # (validation accuracy 0.11), 0.3 reached 0.28: they trained for 500 epochs, deepsky for 15
-    default_dropout = 0.3
-
-    def build_model(self, model_name, train, **model_options):
-        """The network behind per-channel standardisation; Vernardos & Tsagkatakis' with ``default_dropout``."""
-        if model_name == "vernardos-tsagkatakis":
-            model_options.setdefault("dropout", self.default_dropout)
-        return super().build_model(model_name, train, **model_options)
+    model_defaults = {"vernardos-tsagkatakis": {"dropout": 0.3}}
 
     # -- classical baseline --------------------------------------------------------
     def baseline_features(self, inputs, state):

@@ -44,6 +44,7 @@ class RadioMorphology(HeldOutFolder, ImageClassificationTask):
     classes = ("FRI", "FRII")
     positive_class = "FRII"
     default_model = "alexnet"
+    model_defaults = {"alexnet": {"grouped": True}}  # the paper's, as in Caffe's two-tower AlexNet
     default_train_size = 3000
     default_test_size = 1000
     default_epochs = 40
@@ -127,12 +128,6 @@ class RadioMorphology(HeldOutFolder, ImageClassificationTask):
         return data
 
     # -- model ---------------------------------------------------------------------
-    def build_model(self, model_name, train, **model_options):
-        """The paper's grouped AlexNet unless told otherwise, behind a standardisation."""
-        if model_name == "alexnet":
-            model_options = {"grouped": True, **model_options}
-        return super().build_model(model_name, train, **model_options)
-
     def preprocessing(self, images):
         """The images are already in [0, 1] (the paper's preprocessing): standardise only."""
         return SimulatedTask.preprocessing(self, images)

@@ -125,13 +125,12 @@ class CatalogueClassificationTask(Task):
         """Magnitudes -> magnitudes and adjacent colours -> standardised -> the model."""
         import keras
 
-        from deepsky import models
         from deepsky.layers.colours import AdjacentColours
         from deepsky.models.compose import with_preprocessing
 
         features = _with_colours(train.images)
-        core = models.create(model_name, input_shape=(features.shape[1],), num_classes=len(self.classes),
-                             **model_options)
+        core = self.create_model(model_name, input_shape=(features.shape[1],), num_classes=len(self.classes),
+                                  **model_options)
         preprocessing = [
             AdjacentColours(name="colours"),
             keras.layers.Normalization(axis=-1, mean=features.mean(0).tolist(), variance=features.var(0).tolist(),

@@ -77,9 +77,9 @@ class TransitDetection(SimulatedTask):
 
     def build_model(self, model_name, train, **model_options):
         """The registered model on raw relative flux: Pearson's networks whiten each curve themselves."""
-        from deepsky import models
 
-        return models.create(model_name, input_shape=tuple(train.inputs.shape[1:]), num_classes=2, **model_options)
+        return self.create_model(model_name, input_shape=tuple(train.inputs.shape[1:]), num_classes=2,
+                                 **model_options)
 
     # -- classical baseline --------------------------------------------------------
     def baseline_features(self, inputs, state):

@@ -210,10 +210,9 @@ class TransitVetting(Task):
     # -- model ---------------------------------------------------------------------
     def build_model(self, model_name, train, **model_options):
         """The model on the two views as they come (already median 0, transit minimum -1)."""
-        from deepsky import models
 
         shapes = {name: tuple(array.shape[1:]) for name, array in train.inputs.items()}
-        return models.create(model_name, input_shape=shapes, num_classes=len(self.classes), **model_options)
+        return self.create_model(model_name, input_shape=shapes, num_classes=len(self.classes), **model_options)
 
     # -- classical baseline --------------------------------------------------------
     def baseline_features(self, inputs, state):
