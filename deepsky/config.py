@@ -361,7 +361,9 @@ class ThreadGovernor:
                 total += sum(ticks)
         if not found:
             return None
-        return time.monotonic(), busy, total, int(own[11]) + int(own[12])  # utime + stime
+        # utime + stime, and cutime + cstime of children we waited for: a simulator's or a fit's forked workers
+        # were ours, not another job's
+        return time.monotonic(), busy, total, sum(int(v) for v in own[11:15])
 
     def others_busy(self) -> float | None:
         """Cores' worth of CPU that other processes used on our cores since the last look (None: unknown)."""

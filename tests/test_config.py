@@ -170,12 +170,12 @@ def test_autocast_device_type():
     assert config.autocast_device_type("cpu") == "cpu"
 
 
-def _fake_proc(root, busy_ticks, own_ticks, idle_ticks=0):
-    """/proc/stat with cpu0 and cpu1 (user ticks busy, idle ticks idle) and /proc/self/stat with our utime."""
+def _fake_proc(root, busy_ticks, own_ticks, idle_ticks=0, children_ticks=0):
+    """/proc/stat with cpu0 and cpu1 (busy and idle user ticks); /proc/self/stat with our and our children's utime."""
     (root / "self").mkdir(parents=True, exist_ok=True)
     lines = ["cpu  0 0 0 0 0 0 0 0"] + [f"cpu{i} {busy_ticks} 0 0 {idle_ticks} 0 0 0 0" for i in range(2)]
     (root / "stat").write_text("\n".join(lines) + "\n")
-    fields = ["S"] + ["0"] * 10 + [str(own_ticks), "0"] + ["0"] * 30
+    fields = ["S"] + ["0"] * 10 + [str(own_ticks), "0", str(children_ticks), "0"] + ["0"] * 28
     (root / "self" / "stat").write_text("123 (python (x)) " + " ".join(fields) + "\n")
 
 
@@ -193,6 +193,20 @@ def test_the_governor_leaves_the_cores_other_processes_use(tmp_path, monkeypatch
     # 100 ticks elapse on each core; we used 80 of the 200, others ``others``, the rest idle
     _fake_proc(tmp_path, busy_ticks=(80 + others) // 2, own_ticks=80, idle_ticks=100 - (80 + others) // 2)
     assert governor.check(force=True) == expected
+
+
+def test_the_governor_counts_our_own_finished_workers_as_ours(tmp_path, monkeypatch):
+    from deepsky.config import ThreadGovernor
+
+    monkeypatch.delenv("DEEPSKY_THREADS", raising=False)
+    monkeypatch.setattr(config.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr(config, "available_cores", lambda *a: 2)
+    _fake_proc(tmp_path, busy_ticks=0, own_ticks=0)
+    governor = ThreadGovernor(proc=tmp_path)
+    governor.min_window_s = 0.0
+    # both cores busy the whole window, all of it forked simulation workers this process waited for
+    _fake_proc(tmp_path, busy_ticks=100, own_ticks=20, idle_ticks=0, children_ticks=180)
+    assert governor.check(force=True) == 2
 
 
 def test_the_governor_keeps_a_count_the_user_chose(tmp_path, monkeypatch):
